@@ -1,0 +1,1 @@
+"""mother_unit"""

@@ -1,0 +1,257 @@
+"""The link to the remote long-term store (WELMEC 7.3 §4.2, extension L).
+
+Every record becomes the next leaf of the records log (L7, ``records_log``) and
+stays in a bounded buffer until the store acknowledges it after a durable commit;
+unacknowledged records are resent, byte-exact, with a signed checkpoint after
+each batch. A full buffer inhibits the instrument ("storage unavailable") instead
+of dropping anything, and the instrument resumes by itself once the store
+acknowledges again (L8).
+
+At start the link first asks the store what it holds beyond our persisted
+acknowledged point (a crash may have come between the store's commit and our
+persisting its ack) and adopts what a checkpoint signed by us proves ours; only
+then are new records made, so a sequence number is never used twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+
+import structlog
+
+from mother_unit.core import Core
+from mother_unit.evidence import Evidence
+from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks
+from wire.client import LinkDown
+from wire.codec import RejectedPayload, decode
+from wire.messages import (
+    MeasurementRecord,
+    RecordLeafBatch,
+    StorageAck,
+    StorageQuery,
+    StorageReply,
+)
+
+log = structlog.get_logger()
+
+Stored = Callable[[MeasurementRecord], None]
+WatermarkSource = Callable[[], Watermarks]
+
+LINGER_S = 0.1  # gather records for a batch: fewer messages, fewer checkpoints (§10)
+INHIBIT_REASON = "storage unavailable: record buffer full"
+SYNC_REASON = "storage unavailable: store not reachable"
+CONFLICT_REASON = "storage unavailable: store holds a different record {seq}"
+
+
+class StorageLink:
+    def __init__(
+        self,
+        core: Core,
+        on_stored: Stored,
+        records_log: RecordsLog,
+        watermarks: WatermarkSource,
+        *,
+        on_recovered: Stored | None = None,
+        evidence: Evidence | None = None,
+    ) -> None:
+        self.core = core
+        self.evidence = evidence
+        self.conflict_at: int | None = None
+        self.on_stored = on_stored
+        self.on_recovered = on_recovered or on_stored
+        self.log = records_log
+        self.watermarks = watermarks
+        self._unacked: OrderedDict[int, tuple[MeasurementRecord, str]] = OrderedDict()
+        self._unsent_from = records_log.next_seq
+        self._wake = asyncio.Event()
+        self._progress_at = time.monotonic()  # last ack that freed records, or last resend
+        self.synced = asyncio.Event()  # recovery at start done: records may be made
+        self._replies: asyncio.Queue[StorageReply] = asyncio.Queue()
+        core.link.route(core.topics.storage_ack, self.on_ack)
+        core.link.route(core.topics.storage_reply(core.link.client_id), self.on_reply)
+
+    @property
+    def next_seq(self) -> int:
+        return self.log.next_seq
+
+    @property
+    def has_room(self) -> bool:
+        return self.synced.is_set() and not self.core.status.is_inhibited("storage")
+
+    @property
+    def buffered(self) -> int:
+        return len(self._unacked)
+
+    def latest(self) -> MeasurementRecord | None:
+        return next(reversed(self._unacked.values()))[0] if self._unacked else None
+
+    def add(self, record: MeasurementRecord) -> None:
+        """L7: every accepted, converted measurement is stored automatically."""
+        core = self.core
+        record, leaf = self.log.append(record)
+        if not self._unacked:
+            self._progress_at = time.monotonic()  # the ack timeout runs from the oldest record
+        self._unacked[record.seq] = (record, leaf.decode("utf-8"))
+        core.count("records_created")
+        if len(self._unacked) >= core.limits.record_buffer and core.status.inhibit(
+            "storage", INHIBIT_REASON
+        ):
+            # L8: stop accepting measurements rather than drop one.
+            log.error("storage_buffer_full", buffered=len(self._unacked))
+            core.changed()
+        self._wake.set()
+
+    def _batch_end(self, first: int) -> int:
+        # Batch ends fall on multiples of max_batch (signed boundaries) or the head,
+        # so every batch, resent or not, carries a checkpoint after it.
+        step = self.core.limits.max_batch
+        return min(self.log.next_seq, (first // step + 1) * step)
+
+    async def send_loop(self) -> None:
+        core = self.core
+        await self.sync()
+        timeout = core.limits.storage_timeout_s
+        while True:
+            try:
+                async with asyncio.timeout(timeout / 4):
+                    await self._wake.wait()
+                await asyncio.sleep(LINGER_S)
+            except TimeoutError:
+                pass
+            if self._unacked and time.monotonic() - self._progress_at > timeout:
+                # No acknowledgement in time (the store lost them, or was away): send
+                # everything unacknowledged again, even while new records keep coming.
+                self._unsent_from = next(iter(self._unacked))
+                self._progress_at = time.monotonic()
+                core.count("records_resent")
+            self._wake.clear()
+            while self._unacked and self._unsent_from < self.log.next_seq:
+                first = max(self._unsent_from, next(iter(self._unacked)))
+                last = self._batch_end(first)
+                batch = RecordLeafBatch(
+                    batch_id=f"r{first}-{last - 1}",
+                    first_seq=first,
+                    leaves=[self._unacked[s][1] for s in range(first, last)],
+                    checkpoint=self.log.checkpoint_at(last),
+                )
+                try:
+                    await core.link.publish(core.topics.storage_records, batch)
+                except LinkDown:
+                    break
+                self._unsent_from = last
+
+    async def on_ack(self, topic: str, payload: bytes) -> None:
+        core = self.core
+        try:
+            ack = decode(StorageAck, payload, topic)
+        except RejectedPayload as e:
+            core.reject(e.reason, topic=topic, link="storage")
+            return
+        if ack.error:
+            log.warning("storage_error", error=ack.error, stored_upto=ack.stored_upto)
+        if not self.synced.is_set():
+            return  # acks of a previous life: recovery reads the store itself
+        if ack.conflict_at is not None and ack.conflict_at in self._unacked:
+            self._conflict(ack.conflict_at)
+        acked = 0
+        while self._unacked and next(iter(self._unacked)) <= ack.stored_upto:
+            _, (record, _) = self._unacked.popitem(last=False)
+            self.on_stored(record)
+            acked += 1
+        if acked:
+            self._progress_at = time.monotonic()
+            self.log.acknowledge(ack.stored_upto)
+            # Persist before any sensor is acknowledged for these records (L1): the
+            # control loop runs only after this handler returns.
+            self.log.persist(self.watermarks())
+        core.count("records_acked", acked)
+        if (
+            acked
+            and self.conflict_at is None  # a conflict needs a person, not a retry
+            and core.status.is_inhibited("storage")
+            and len(self._unacked) < core.limits.record_buffer // 2
+        ):
+            # L8: resumes by itself once the store acknowledges again.
+            core.status.clear("storage")
+            log.info("storage_available")
+            core.changed()
+
+    def _conflict(self, seq: int) -> None:
+        """The store holds other bytes under one of our sequence numbers (A_DATA_GEN, L3):
+        our record is not stored and must not be counted so; stop until someone looks."""
+        core = self.core
+        self.conflict_at = seq
+        if core.status.inhibit("storage", CONFLICT_REASON.format(seq=seq)):
+            log.error("storage_conflict", seq=seq)
+            if self.evidence is not None:
+                self.evidence.record("storage_conflict", {"seq": seq}, intervention=True)
+            core.changed()
+
+    async def on_reply(self, topic: str, payload: bytes) -> None:
+        try:
+            reply = decode(StorageReply, payload, topic)
+        except RejectedPayload as e:
+            self.core.reject(e.reason, topic=topic, link="storage")
+            return
+        self._replies.put_nowait(reply)
+
+    async def _ask(self, query: StorageQuery) -> StorageReply:
+        core = self.core
+        await core.link.connected.wait()
+        await core.link.publish(core.topics.storage_query, query)
+        async with asyncio.timeout(core.limits.storage_timeout_s):
+            while True:
+                reply = await self._replies.get()
+                if reply.query_id == query.query_id:
+                    if not reply.ok:
+                        raise RecoveryFailed(f"store refused the query: {reply.error}")
+                    return reply
+
+    async def _fetch_beyond(self) -> tuple[list[bytes], list[str]]:
+        me, first = self.core.link.client_id, self.log.acked_size
+        leaves: list[bytes] = []
+        while True:
+            q = StorageQuery(query_id=uuid.uuid4().hex, reply_to=me, op="records",
+                             first_seq=first + len(leaves), limit=500)
+            reply = await self._ask(q)
+            leaves += [r.leaf.encode("utf-8") for r in reply.records]
+            if not reply.more:
+                break
+        notes: list[str] = []
+        if leaves:
+            q = StorageQuery(query_id=uuid.uuid4().hex, reply_to=me, op="checkpoints",
+                             first_seq=first + 1, last_seq=first + len(leaves), limit=500)
+            notes = [c.note for c in (await self._ask(q)).checkpoints]
+        return leaves, notes
+
+    async def sync(self) -> None:
+        """Adopt what the store committed beyond our persisted point, then allow new records."""
+        core = self.core
+        while not self.synced.is_set():
+            try:
+                leaves, notes = await self._fetch_beyond()
+                records = self.log.recover(leaves, notes)
+            except (TimeoutError, LinkDown) as e:
+                if core.status.inhibit("storage", SYNC_REASON):
+                    log.error("storage_unreachable_at_start", error=repr(e))
+                    core.changed()
+                continue
+            except RecoveryFailed as e:
+                # The store's extra records are not provably ours: leave them for the
+                # verifier to report; new records with those numbers will conflict (L8).
+                log.error("storage_recovery_failed", error=str(e))
+                records = []
+            for record in records:
+                self.on_recovered(record)
+            if records:
+                self.log.persist(self.watermarks())
+                core.count("records_recovered", len(records))
+                log.info("storage_recovered", records=len(records), size=self.log.acked_size)
+            self._unsent_from = self.log.next_seq
+            self.synced.set()
+            if core.status.clear("storage"):
+                core.changed()

@@ -1,0 +1,147 @@
+"""Helpers: a whole instrument as real processes on a real Mosquitto, for the storage stories.
+
+``rig`` provisions a directory, starts Mosquitto (own config, free port) and the four
+components each in its own process group, pairs sensor-1, and watches the store's
+acknowledgements with ``mosquitto_sub``. Teardown kills every process group it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from testbed.testing import RunningBroker, kill_group, popen_in_group
+
+CONFIG = "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+MODULES = {
+    "storage": "remote_storage",
+    "processing": "remote_processing",
+    "mother-unit": "mother_unit",
+    "sensor-1": "remote_sensor",
+}
+
+
+def wait_until(what: str, check: Callable[[], bool], deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while not check():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline_s} s waiting for: {what}")
+        time.sleep(0.1)  # other processes: nothing to await
+
+
+@dataclass
+class Rig:
+    dir: Path
+    broker: RunningBroker
+    rate_hz: float = 100.0
+    mu_args: tuple[str, ...] = ()
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    acks: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.broker.url
+
+    @property
+    def db(self) -> Path:
+        return self.dir / "storage" / "records.sqlite"
+
+    def start(self, name: str) -> None:
+        argv = [sys.executable, "-m", MODULES[name], "--dir", str(self.dir), "--broker", self.url,
+                "--heartbeat-s", "0.5"]
+        if name == "sensor-1":
+            argv += ["--rate-hz", str(self.rate_hz)]
+        if name == "mother-unit":
+            argv += list(self.mu_args)
+        self.procs[name] = popen_in_group(argv, self.dir / "out" / f"{name}.log")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, no warning: the process gets no chance to finish anything."""
+        p = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+
+    def stop(self, name: str) -> None:
+        kill_group(self.procs[name], grace_s=5.0)
+
+    def up(self) -> None:
+        ack_log = (self.dir / "out" / "acks.log")
+        ack_log.parent.mkdir(parents=True, exist_ok=True)
+        mosquitto_sub = shutil.which("mosquitto_sub")
+        assert mosquitto_sub is not None, "needs mosquitto_sub (apt-get install mosquitto-clients)"
+        self.acks = popen_in_group(
+            [mosquitto_sub, "-p", str(self.broker.port), "-q", "1", "-t",
+             "mi/gm-0001/storage/ack"], ack_log)
+        for name in MODULES:
+            self.start(name)
+        pair = subprocess.run(
+            [sys.executable, "-m", "testbed", "pair", "--sensor", "sensor-1", "--dir",
+             str(self.dir), "--broker", self.url],
+            capture_output=True, text=True, timeout=40, check=False,
+        )
+        assert pair.returncode == 0, pair.stdout + pair.stderr
+
+    def acked_upto(self) -> int:
+        """The highest record seq the store has acknowledged (seen on the broker)."""
+        best = -1
+        path = self.dir / "out" / "acks.log"
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                best = max(best, int(json.loads(line)["stored_upto"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return best
+
+    def state(self) -> dict[str, object]:
+        out = subprocess.run(
+            ["mosquitto_sub", "-p", str(self.broker.port), "-t", "mi/gm-0001/mother/state",
+             "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10, check=False)
+        try:
+            data: dict[str, object] = json.loads(out.stdout)
+        except ValueError:
+            return {}
+        return data
+
+    def mu_acked_size(self) -> int:
+        try:
+            return int(json.loads((self.dir / "mother-unit" / "records-log.json")
+                                  .read_text())["size"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def drain(self, deadline_s: float = 30.0) -> None:
+        """Stop the sensor, wait until the store acknowledged everything the MU made."""
+        self.stop("sensor-1")
+
+        def settled() -> bool:
+            state = self.state()
+            counters = state.get("counters", {})
+            assert isinstance(counters, dict)
+            made = int(counters.get("records_created", 0))
+            return made > 0 and counters.get("records_acked", 0) == made \
+                and self.mu_acked_size() >= self.acked_upto() + 1
+
+        wait_until("the store acknowledged every record made", settled, deadline_s)
+
+    def rows(self) -> list[tuple[int, bytes]]:
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
+            return [(int(s), bytes(leaf)) for s, leaf in
+                    db.execute("SELECT seq, leaf FROM records ORDER BY seq")]
+
+    def close(self) -> None:
+        for p in [*self.procs.values(), *([self.acks] if self.acks else [])]:
+            if p.poll() is None:
+                kill_group(p, grace_s=3.0)
