@@ -1,0 +1,1 @@
+"""The ``testbed`` command line: provisioning, broker, supervisor, scenarios, reports."""

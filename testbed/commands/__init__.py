@@ -1,0 +1,1 @@
+"""Sub-commands of ``testbed``, one module per command group."""

@@ -1,0 +1,53 @@
+"""``testbed broker``: the embedded pure-Python MQTT broker (amqtt) in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from testbed.broker import LOCALHOST, serve_embedded
+
+
+def _serve(host: str, port: int) -> None:
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        # SIGTERM (supervisor, docker) and SIGINT (Ctrl-C) both mean: shut down cleanly.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+
+        def ready(url: str) -> None:
+            print(f"embedded MQTT broker (amqtt) listening on {url}", flush=True)
+
+        try:
+            await serve_embedded(host, port, ready)
+        except asyncio.CancelledError:
+            print("embedded MQTT broker stopped", flush=True)
+
+    try:
+        asyncio.run(main())
+    except OSError as e:
+        print(f"error: cannot listen on {host}:{port}: {e}", file=sys.stderr)
+        raise typer.Exit(2) from e
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("broker")
+    def broker(
+        port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 1883,
+        host: Annotated[
+            str, typer.Option(help="Address to listen on (default: loopback only).")
+        ] = LOCALHOST,
+    ) -> None:
+        """Run the embedded MQTT broker (amqtt) in the foreground until SIGTERM or Ctrl-C.
+
+        Plain MQTT 3.1.1 over TCP, anonymous clients, QoS 0/1, retained messages and
+        Last Will. Fine for a demo; for measurements install Mosquitto (it is 2-9x faster).
+        `testbed up` starts this broker by itself when Mosquitto is not installed.
+        """
+        _serve(host, port)
