@@ -15,6 +15,7 @@ from mother_unit.core import Core, Limits
 from mother_unit.evidence import Evidence
 from mother_unit.processing_check import load_processing_trust
 from mother_unit.records_log import RECORDS_LOG_FILE, RecordsLog, records_origin
+from mother_unit.storage_link import load_storage_trust
 from security_module.boot_counter import BootCounter
 from security_module.checkpoint import NoteSigner
 from security_module.errors import ProvisioningError, SecurityError
@@ -101,6 +102,8 @@ def build(settings: MotherUnitSettings) -> MotherUnit:
         ),
         # T4: only the provisioned processing components, certificates checked against the CA.
         processing_trust=load_processing_trust(material),
+        # L1: only acknowledgements signed by a provisioned store release samples.
+        storage_trust=load_storage_trust(material),
         # S: the protective interface verifies the portal's signed commands.
         non_relevant_issuers=non_relevant_issuers(material),
     )

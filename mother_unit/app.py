@@ -28,7 +28,7 @@ from mother_unit.processing_check import ProcessingTrust
 from mother_unit.processing_link import ProcessingLink
 from mother_unit.records_log import RecordsLog
 from mother_unit.sensor_link import SensorLink
-from mother_unit.storage_link import StorageLink
+from mother_unit.storage_link import StorageLink, StorageTrust
 from security_module.identity import DeviceIdentity
 from security_module.pairing_store import PairingStore
 from security_module.type_approval import TypeApproval
@@ -50,6 +50,7 @@ class MotherUnit:
         boot: int,
         records_log: RecordsLog,
         processing_trust: ProcessingTrust,
+        storage_trust: StorageTrust,
         non_relevant_issuers: Mapping[str, Ed25519PublicKey] | None = None,
     ) -> None:
         self.core = core
@@ -67,6 +68,7 @@ class MotherUnit:
             lambda: self.sensors.watermarks(),  # noqa: PLW0108 - sensors are made below
             on_recovered=self._recovered,
             evidence=evidence,
+            trust=storage_trust,
         )
         self.processing = ProcessingLink(
             core, evidence, approval, processing_trust, self._converted

@@ -16,16 +16,21 @@ then are new records made, so a sequence number is never used twice.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mother_unit.core import Core
 from mother_unit.evidence import Evidence
 from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks
+from security_module.errors import SecurityError
+from security_module.provisioning import Provisioned
+from security_module.signing import CONTEXT_STORAGE_ACK, verify
 from wire.client import LinkDown
 from wire.codec import RejectedPayload, decode
 from wire.messages import (
@@ -39,12 +44,22 @@ from wire.messages import (
 log = structlog.get_logger()
 
 Stored = Callable[[MeasurementRecord], None]
+StorageTrust = Mapping[str, Ed25519PublicKey]  # store component id -> its device key
 WatermarkSource = Callable[[], Watermarks]
 
 LINGER_S = 0.1  # gather records for a batch: fewer messages, fewer checkpoints (§10)
 INHIBIT_REASON = "storage unavailable: record buffer full"
 SYNC_REASON = "storage unavailable: store not reachable"
 CONFLICT_REASON = "storage unavailable: store holds a different record {seq}"
+
+
+def load_storage_trust(material: Provisioned) -> dict[str, Ed25519PublicKey]:
+    """Keys of the instrument's stores, each certificate checked against the CA."""
+    return {
+        device: material.public_key(device)
+        for device, role in sorted(material.devices.items())
+        if role == "remote_storage"
+    }
 
 
 class StorageLink:
@@ -57,10 +72,12 @@ class StorageLink:
         *,
         on_recovered: Stored | None = None,
         evidence: Evidence | None = None,
+        trust: StorageTrust,
     ) -> None:
         self.core = core
         self.evidence = evidence
         self.conflict_at: int | None = None
+        self.trust = trust
         self.on_stored = on_stored
         self.on_recovered = on_recovered or on_stored
         self.log = records_log
@@ -150,6 +167,18 @@ class StorageLink:
             ack = decode(StorageAck, payload, topic)
         except RejectedPayload as e:
             core.reject(e.reason, topic=topic, link="storage")
+            return
+        key = self.trust.get(ack.component_id)
+        if key is None:
+            core.reject("unknown_component", topic=topic, link="storage", sender=ack.component_id)
+            return
+        try:
+            signature = base64.b64decode(ack.signature, validate=True)
+            verify(ack, signature, key, CONTEXT_STORAGE_ACK, exclude={"signature"},
+                   signer=ack.component_id)
+        except (ValueError, SecurityError):
+            # A_Spoofing: only the store's own acknowledgement may release samples (L1).
+            core.reject("bad_signature", topic=topic, link="storage")
             return
         if ack.error:
             log.warning("storage_error", error=ack.error, stored_upto=ack.stored_upto)

@@ -11,6 +11,7 @@ agree on the key.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import structlog
@@ -25,6 +26,9 @@ from wire.codec import RejectedPayload, decode
 from wire.messages import PairingMessage
 
 log = structlog.get_logger()
+
+# Heartbeats a confirmed sensor waits for the pairing result before it starts over.
+RESULT_WAIT_HEARTBEATS = 10
 
 
 class SensorPairingLink:
@@ -48,6 +52,7 @@ class SensorPairingLink:
         self.on_paired = on_paired
         self.session: SensorPairing | None = None
         self._candidate: PairingRecord | None = None
+        self._candidate_at = 0.0
         self.wanted = asyncio.Event()
         if store.find(mother_unit_id) is None:
             self.wanted.set()
@@ -57,6 +62,13 @@ class SensorPairingLink:
         while True:
             await self.wanted.wait()
             await self.link.connected.wait()
+            if self._candidate is not None:
+                # Confirmed, waiting for the result: a fresh hello now would reach a mother
+                # unit that has just paired us as "asks to be paired again" (inhibits).
+                if not self._waited_for_result():
+                    await asyncio.sleep(self.link.heartbeat_s)
+                    continue
+                self._candidate = None  # no result came: start over
             if self.session is None or self.session.state.value in ("failed", "done"):
                 self.session = SensorPairing(
                     self.identity,
@@ -72,6 +84,10 @@ class SensorPairingLink:
             except LinkDown:
                 continue
             await asyncio.sleep(self.link.heartbeat_s)
+
+    def _waited_for_result(self) -> bool:
+        waited = time.monotonic() - self._candidate_at
+        return waited > RESULT_WAIT_HEARTBEATS * self.link.heartbeat_s
 
     def _reject(self, reason: str, **fields: object) -> None:
         # T6 / ARCHITECTURE §7: counted in the total *and* by reason, like every
@@ -99,6 +115,7 @@ class SensorPairingLink:
                 self._reject("pairing", topic=topic)
                 return
             self._candidate = self.session.record
+            self._candidate_at = time.monotonic()
             log.info("pairing_confirming", comparison_code=self.session.comparison_code)
             await self.link.publish(
                 self.link.topics.sensor_pairing(self.slot),

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from remote_storage.service import StorageService
 from remote_storage.store import SqliteStore
+from security_module.provisioning import Provisioned
 from security_module.software_id import compute_software_id
 from wire.client import MqttLink
 from wire.logs import configure_logging
@@ -27,6 +28,7 @@ class StorageSettings(ComponentSettings):
 
 async def main(settings: StorageSettings) -> None:
     path = Path(settings.db) if settings.db else settings.data_dir / "records.sqlite"
+    identity = Provisioned(settings.dir).identity(settings.component_id)
     store = SqliteStore(path)
     link = MqttLink(
         broker=settings.broker_address,
@@ -36,7 +38,7 @@ async def main(settings: StorageSettings) -> None:
         software_id=compute_software_id("remote_storage").full,
         heartbeat_s=settings.heartbeat_s,
     )
-    StorageService(link, store)
+    StorageService(link, store, identity.private_key)
     try:
         await link.run()
     finally:

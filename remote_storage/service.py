@@ -9,11 +9,14 @@ byte-exact as the mother unit sent them and makes no legal decision (4.2).
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from remote_storage.proofs import LeafTree, ProofError
 from remote_storage.store import RecordStore, SequenceConflict, StoredRecord, StoreError
+from security_module.signing import CONTEXT_STORAGE_ACK, sign
 from wire.client import MqttLink
 from wire.codec import RejectedPayload, decode
 from wire.messages import (
@@ -34,9 +37,12 @@ REPLY_BUDGET_BYTES = 200_000
 
 
 class StorageService:
-    def __init__(self, link: MqttLink, store: RecordStore) -> None:
+    def __init__(self, link: MqttLink, store: RecordStore, ack_key: Ed25519PrivateKey) -> None:
         self.link = link
         self.store = store
+        # The device key authenticates acknowledgements only; nothing about the data
+        # depends on it (their integrity comes from the mother unit's checkpoints, 4.2).
+        self.ack_key = ack_key
         self.tree = LeafTree(r.leaf for r in store.scan())
         link.route(link.topics.storage_records, self.on_records)
         link.route(link.topics.storage_query, self.on_query)
@@ -87,12 +93,15 @@ class StorageService:
         self.link.counters["batches"] += 1
         self.link.detail["records"] = self.store.size()
         ack = StorageAck(
+            component_id=self.link.client_id,
             batch_id=batch.batch_id,
             stored_upto=stored_upto,
             tree_size=self.store.size(),
             error=error,
             conflict_at=conflict_at,
         )
+        signature = sign(ack, self.ack_key, CONTEXT_STORAGE_ACK, exclude={"signature"})
+        ack = ack.model_copy(update={"signature": base64.b64encode(signature).decode()})
         await self.link.publish(self.link.topics.storage_ack, ack)
 
     async def on_query(self, topic: str, payload: bytes) -> None:

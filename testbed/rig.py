@@ -22,6 +22,7 @@ import aiomqtt
 
 from security_module.logbook import Logbook, LogEntry
 from security_module.provisioning import provision
+from testbed.broker import embedded_argv
 from testbed.pairing_ceremony import CeremonyResult, run_ceremony
 from testbed.testing import (
     RunningBroker,
@@ -117,9 +118,15 @@ class Rig:
 
     def restart_broker(self) -> None:
         """Stop the broker and start a new one on the same port (its clients reconnect)."""
-        conf = next(self.broker.log.parent.glob(f"mosquitto-{self.broker.port}.conf"))
-        kill_group(self.broker.process, grace_s=1.0)
-        self.broker = start_mosquitto_at(conf, self.broker)
+        old = self.broker
+        kill_group(old.process, grace_s=1.0)
+        if old.kind == "embedded":
+            process = popen_in_group(embedded_argv(old.port), old.log)
+            self.broker = RunningBroker(old.kind, old.port, process, old.log, old.host)
+            wait_for_port(old.port, process, old.log)
+            return
+        conf = next(old.log.parent.glob(f"mosquitto-{old.port}.conf"))
+        self.broker = start_mosquitto_at(conf, old)
 
     def close(self) -> None:
         for process in self.processes.values():

@@ -180,15 +180,21 @@ class RecordBatch(WireModel):
 
 
 class StorageAck(WireModel):
-    """Sent only after a durable commit: the records up to ``stored_upto`` are on disk."""
+    """Sent only after a durable commit: the records up to ``stored_upto`` are on disk.
+
+    Signed by the store's device key (context ``storage-ack``): an acknowledgement makes
+    the mother unit release samples, so a forged one would lose data (L1, A_Spoofing).
+    """
 
     kind: Literal["storage_ack"] = "storage_ack"
+    component_id: Identifier = "storage"
     batch_id: Identifier
     stored_upto: int = Field(ge=-1)  # highest record seq stored without a gap
     tree_size: Counter
     error: str | None = None
     # The store holds different bytes for this seq: nothing from here on was stored.
     conflict_at: int | None = Field(None, ge=0)
+    signature: str = ""  # base64 Ed25519 over the canonical JSON without this field
 
 
 LeafText = Annotated[str, Field(min_length=2, max_length=8192)]

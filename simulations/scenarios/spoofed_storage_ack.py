@@ -34,7 +34,6 @@ def _stored(t: Trial) -> int:
         "does not hold",
         "rejected_counted": "the forged acknowledgements are rejected and counted",
     },
-    depends_on="authenticated storage acknowledgements (issue 5, ARCHITECTURE.md §5)",
 )
 async def attack(t: Trial) -> None:
     """Timeline.

@@ -16,11 +16,7 @@ from simulations.registry import all_scenarios
 from simulations.runner import run_scenario
 
 # scenario id -> the missing defence (each one reported to its issue).
-KNOWN_GAPS: dict[str, str] = {
-    "spoofed-storage-ack": "StorageAck is not authenticated: anyone who may publish on "
-    "storage/ack (the storage host's broker user) makes the mother unit count records as "
-    "stored that the store never committed (L1; signed acks: issue 5)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _param(s: Scenario) -> object:

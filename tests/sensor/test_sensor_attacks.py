@@ -14,7 +14,7 @@ from testbed.rig import Rig
 from wire.codec import decode, encode
 from wire.messages import SAMPLE_MSG_TYPE, Sample
 
-pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(120)]
 
 INJECTED = 10_000
 
@@ -49,6 +49,8 @@ async def test_forged_bit_flipped_and_replayed_samples_are_all_rejected(rig: Rig
         await client.subscribe(topic, qos=1)
         async with asyncio.timeout(20):
             async for m in client.messages:
+                if not m.topic.matches(topic):
+                    continue  # amqtt also delivers retained messages of other topics
                 assert isinstance(m.payload, bytes)
                 captured.append(m.payload)
                 if len(captured) >= 100:
@@ -89,7 +91,7 @@ async def test_forged_bit_flipped_and_replayed_samples_are_all_rejected(rig: Rig
     assert after.counters["rejected"] - before.counters.get("rejected", 0) == INJECTED
     reasons = {k: after.rejected.get(k, 0) - before.rejected.get(k, 0) for k in after.rejected}
     assert sum(reasons.values()) == INJECTED
-    assert reasons.get("duplicate", 0) >= INJECTED // 3  # the replays
+    assert reasons.get("duplicate", 0) >= INJECTED // 3, str(sorted(reasons.items()))  # replays
     assert reasons.get("authentication", 0) >= INJECTED // 3  # the forgeries, most flips
     # The summaries in the logbook account for them (T6, rate-limited).
     await rig.wait_state(lambda s: True)

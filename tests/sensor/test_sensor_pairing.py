@@ -15,7 +15,7 @@ from testbed.rig import Rig
 from wire.codec import decode
 from wire.messages import Indication
 
-pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.timeout(90)]
 
 
 async def test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_indicated(
@@ -41,8 +41,11 @@ async def test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_i
                 if m.topic.matches(rig.topics.indication):
                     assert isinstance(m.payload, bytes)
                     indications.append(decode(Indication, m.payload, m.topic.value))
-                elif not first_spare_message:
-                    first_spare_message.append(time.monotonic())
+                elif not first_spare_message and (
+                    m.topic.matches(rig.topics.sensor_data("sensor-1"))
+                    or m.topic.matches(rig.topics.sensor_pairing("sensor-1"))
+                ):  # (amqtt also delivers retained messages of other topics)
+                    first_spare_message.append(time.time())
 
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(watch())
@@ -52,7 +55,8 @@ async def test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_i
                 "sensor-1", "--identity", "sensor-spare-1", "--send-unpaired", "--rate-hz", "20"
             )
             state = await rig.wait_state(lambda s: s.state == "INHIBITED", what="INHIBITED")
-            inhibited_at = time.monotonic()
+            # When the mother unit published it, not when this (loaded) observer saw it.
+            inhibited_at = state.time
             await asyncio.sleep(2.0)  # the swapped unit keeps sending
             watcher.cancel()
 
@@ -131,7 +135,9 @@ async def test_unpaired_sensor_only_says_hello(rig: Rig) -> None:
             async with asyncio.timeout(1.5):
                 async for m in client.messages:
                     received.append(m)
-        assert received == []
+        # Only this topic: the embedded broker also hands a new subscriber retained
+        # messages of other topics (amqtt), which say nothing about the sensor.
+        assert [m for m in received if m.topic.matches(rig.topics.sensor_data("sensor-1"))] == []
     state = await rig.wait_state(lambda s: s.state == "INHIBITED", what="INHIBITED")
     assert any("not paired" in r for r in state.reasons)
 

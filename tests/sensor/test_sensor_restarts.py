@@ -23,7 +23,7 @@ from security_module.envelope import SealedEnvelope
 from testbed.rig import Rig
 from wire.codec import decode
 
-pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.timeout(150)]
 
 
 class Capture:
@@ -39,6 +39,8 @@ class Capture:
                 async with rig.client("capture") as client:
                     await client.subscribe(topic, qos=1)
                     async for m in client.messages:
+                        if not m.topic.matches(topic):
+                            continue  # amqtt also delivers retained messages of other topics
                         assert isinstance(m.payload, bytes)
                         env = decode(SealedEnvelope, m.payload, topic)
                         self.ciphertexts[(env.boot, env.seq)].add(env.ciphertext)
