@@ -111,16 +111,16 @@ def test_store_killed_20_times_loses_and_duplicates_nothing(rig: Callable[..., R
     no_record_copy(r, records)
 
 
-@pytest.mark.timeout(90)
-def test_store_away_8s_buffered_then_caught_up(rig: Callable[..., Rig]) -> None:
-    """The store is stopped for ~8 s (the issue says 30 s; 8 s x 100 Hz = 800 records keeps
-    the suite fast and still far beyond one batch): the mother unit keeps measuring into
-    its buffer, stays OPERATIONAL, and catches up with no loss when the store is back."""
+@pytest.mark.timeout(150)
+def test_store_away_30s_buffered_then_caught_up(rig: Callable[..., Rig]) -> None:
+    """The store is stopped for 30 s at 100 Hz (3,000 records, far beyond one batch): the
+    mother unit keeps measuring into its buffer, stays OPERATIONAL, and catches up with
+    no loss when the store is back."""
     r = rig(rate_hz=100.0)
     wait_until("first acks", lambda: r.acked_upto() > 20, 20)
     r.stop("storage")
     away_from = r.acked_upto()
-    end = time.monotonic() + 8
+    end = time.monotonic() + 30
     while time.monotonic() < end:
         state = r.state()
         # Buffering, not inhibited (L8 needs no stop while the buffer has room).
@@ -130,7 +130,7 @@ def test_store_away_8s_buffered_then_caught_up(rig: Callable[..., Rig]) -> None:
         assert not any("storage" in str(x) for x in reasons), state
         time.sleep(1)
     r.start("storage")
-    wait_until("catch-up", lambda: r.acked_upto() > away_from + 700, 30)
+    wait_until("catch-up", lambda: r.acked_upto() > away_from + 2700, 60)
     r.drain()
     assert_complete(r, r.acked_upto())
 
