@@ -200,8 +200,9 @@ async def test_proc_lying_processing_is_caught_by_the_fixed_test_cases(
     async with observe(broker, inst.topics) as obs:
         await start_instrument(inst, obs)
         await obs.until(
-            "the fixed test cases pass at start",
-            lambda: inst.entries("known_answer_test_passed"),
+            "the fixed test cases pass at start, and the state shows the processing",
+            lambda: bool(inst.entries("known_answer_test_passed"))
+            and "remote_processing" in state(obs).software_ids,
         )
         before = state(obs).event_counter
         honest_id = state(obs).software_ids["remote_processing"]

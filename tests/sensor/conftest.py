@@ -29,9 +29,6 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
 # was seen when it failed. They pass in some runs: not strict, but reported (xfail/xpass)
 # on every run so the gap stays in view.
 EMBEDDED_GAPS = {
-    "test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_indicated":
-        "over amqtt the first sensor_rejected logbook entry names sensor-1, not the "
-        "similar unit sensor-spare-1",
     "test_sensor_loss_is_seen_within_one_and_a_half_heartbeats":
         "over amqtt the killed sensor's loss was not reported within 1.5 heartbeats",
     "test_broker_restarted":

@@ -67,9 +67,9 @@ async def test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_i
     final = await rig.wait_state(lambda s: True)
     assert final.state == "INHIBITED"
     assert final.rejected.get("not_paired", 0) > 0 or final.rejected.get("wrong_topic", 0) > 0
+    # (sensor-1 may have its own entry from before its initial pairing.)
     entries = [e for e in rig.logbook() if e.type == "sensor_rejected"]
-    assert entries
-    assert entries[0].data["device_id"] == "sensor-spare-1"
+    assert "sensor-spare-1" in [e.data["device_id"] for e in entries]
 
 
 async def test_authorized_re_pairing_of_another_approved_sensor(rig: Rig) -> None:
