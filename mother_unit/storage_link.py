@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 import structlog
@@ -41,10 +41,49 @@ log = structlog.get_logger()
 Stored = Callable[[MeasurementRecord], None]
 WatermarkSource = Callable[[], Watermarks]
 
-LINGER_S = 0.1  # gather records for a batch: fewer messages, fewer checkpoints (§10)
+# Batches sent and not yet acknowledged. A record made while none is in flight goes out
+# at once; while the limit is reached, new records gather and leave as one batch when an
+# acknowledgement frees a slot: batching without a delay (like Nagle's algorithm without
+# its timer), so fewer messages and checkpoints exactly when the store is busy (§10).
+MAX_BATCHES_IN_FLIGHT = 2
 INHIBIT_REASON = "storage unavailable: record buffer full"
 SYNC_REASON = "storage unavailable: store not reachable"
 CONFLICT_REASON = "storage unavailable: store holds a different record {seq}"
+
+
+class InFlight:
+    """The batches sent to the store and not yet acknowledged (pure bookkeeping)."""
+
+    def __init__(self, limit: int = MAX_BATCHES_IN_FLIGHT) -> None:
+        self.limit = limit
+        self._ends: deque[int] = deque()  # last seq of each batch in flight, in order
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @property
+    def has_room(self) -> bool:
+        return len(self._ends) < self.limit
+
+    def sent(self, last_seq: int) -> None:
+        self._ends.append(last_seq)
+
+    def unsent(self, last_seq: int) -> None:
+        """The batch ending at ``last_seq`` did not go out after all."""
+        if self._ends and self._ends[-1] == last_seq:
+            self._ends.pop()
+
+    def acknowledged(self, stored_upto: int) -> int:
+        """The store holds everything up to ``stored_upto``: those batches are done."""
+        n = 0
+        while self._ends and self._ends[0] <= stored_upto:
+            self._ends.popleft()
+            n += 1
+        return n
+
+    def clear(self) -> None:
+        """Everything unacknowledged is sent again: nothing counts as in flight."""
+        self._ends.clear()
 
 
 class StorageLink:
@@ -67,7 +106,8 @@ class StorageLink:
         self.watermarks = watermarks
         self._unacked: OrderedDict[int, tuple[MeasurementRecord, str]] = OrderedDict()
         self._unsent_from = records_log.next_seq
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # records to send and room in flight, or an ack came
+        self.in_flight = InFlight()
         self._progress_at = time.monotonic()  # last ack that freed records, or last resend
         self.synced = asyncio.Event()  # recovery at start done: records may be made
         self._replies: asyncio.Queue[StorageReply] = asyncio.Queue()
@@ -97,13 +137,14 @@ class StorageLink:
             self._progress_at = time.monotonic()  # the ack timeout runs from the oldest record
         self._unacked[record.seq] = (record, leaf.decode("utf-8"))
         core.count("records_created")
+        if self.in_flight.has_room:
+            self._wake.set()  # otherwise the acknowledgement that frees a slot sends it
         if len(self._unacked) >= core.limits.record_buffer and core.status.inhibit(
             "storage", INHIBIT_REASON
         ):
             # L8: stop accepting measurements rather than drop one.
             log.error("storage_buffer_full", buffered=len(self._unacked))
             core.changed()
-        self._wake.set()
 
     def _batch_end(self, first: int) -> int:
         # Batch ends fall on multiples of max_batch (signed boundaries) or the head,
@@ -119,7 +160,6 @@ class StorageLink:
             try:
                 async with asyncio.timeout(timeout / 4):
                     await self._wake.wait()
-                await asyncio.sleep(LINGER_S)
             except TimeoutError:
                 pass
             if self._unacked and time.monotonic() - self._progress_at > timeout:
@@ -127,9 +167,14 @@ class StorageLink:
                 # everything unacknowledged again, even while new records keep coming.
                 self._unsent_from = next(iter(self._unacked))
                 self._progress_at = time.monotonic()
+                self.in_flight.clear()
                 core.count("records_resent")
             self._wake.clear()
-            while self._unacked and self._unsent_from < self.log.next_seq:
+            while (
+                self._unacked
+                and self._unsent_from < self.log.next_seq
+                and self.in_flight.has_room
+            ):
                 first = max(self._unsent_from, next(iter(self._unacked)))
                 last = self._batch_end(first)
                 batch = RecordLeafBatch(
@@ -138,9 +183,12 @@ class StorageLink:
                     leaves=[self._unacked[s][1] for s in range(first, last)],
                     checkpoint=self.log.checkpoint_at(last),
                 )
+                # In flight before the publish returns: the store's ack may come first.
+                self.in_flight.sent(last - 1)
                 try:
                     await core.link.publish(core.topics.storage_records, batch)
                 except LinkDown:
+                    self.in_flight.unsent(last - 1)
                     break
                 self._unsent_from = last
 
@@ -157,6 +205,8 @@ class StorageLink:
             return  # acks of a previous life: recovery reads the store itself
         if ack.conflict_at is not None and ack.conflict_at in self._unacked:
             self._conflict(ack.conflict_at)
+        if self.in_flight.acknowledged(ack.stored_upto):
+            self._wake.set()  # a slot is free: what gathered meanwhile goes as one batch
         acked = 0
         while self._unacked and next(iter(self._unacked)) <= ack.stored_upto:
             _, (record, _) = self._unacked.popitem(last=False)
