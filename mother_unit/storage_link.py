@@ -25,7 +25,7 @@ import structlog
 
 from mother_unit.core import Core
 from mother_unit.evidence import Evidence
-from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks
+from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks, write_atomically
 from wire.client import LinkDown
 from wire.codec import RejectedPayload, decode
 from wire.messages import (
@@ -215,9 +215,9 @@ class StorageLink:
         if acked:
             self._progress_at = time.monotonic()
             self.log.acknowledge(ack.stored_upto)
-            # Persist before any sensor is acknowledged for these records (L1): the
-            # control loop runs only after this handler returns.
-            self.log.persist(self.watermarks())
+            # L1: persisted off the event loop, once per acknowledgement round of the
+            # sensors (persist_moved); sensors are acknowledged only up to the
+            # watermarks of the last point on disk (SensorLink.ack_point).
         core.count("records_acked", acked)
         if (
             acked
@@ -229,6 +229,35 @@ class StorageLink:
             core.status.clear("storage")
             log.info("storage_available")
             core.changed()
+
+    async def persist_moved(self) -> None:
+        """L1: write the acknowledged point if it moved, in a thread; called by the one
+        task that acknowledges sensors, before it does (one fsync for all the store
+        acks since the last round, none on the event loop).
+
+        The point is taken on the event loop, so edge and watermarks describe one
+        moment; only after the write (fsync, rename, fsync of the directory) do its
+        watermarks become what sensors may be acknowledged up to. A crash before that
+        leaves the previous point, and ``sync`` adopts what the store holds beyond
+        it, as for a crash between the store's commit and our persisting its ack.
+        """
+        if not self.synced.is_set():
+            return  # sync() persists on its own until then: never two writers
+        marks = self.watermarks()
+        if not self.log.moved(marks):
+            return
+        size = self.log.acked_size
+        data = self.log.snapshot(marks)
+        try:
+            await asyncio.to_thread(write_atomically, self.log.path, data)
+        except OSError as e:
+            # Sensors stay unacknowledged beyond the last point on disk; the next round
+            # tries again.
+            self.core.count("persist_errors")
+            log.error("records_log_not_persisted", error=repr(e))
+            return
+        self.log.persisted(marks, size)
+        self.core.count("acked_point_persisted")
 
     def _conflict(self, seq: int) -> None:
         """The store holds other bytes under one of our sequence numbers (A_DATA_GEN, L3):
