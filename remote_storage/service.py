@@ -93,7 +93,8 @@ class StorageService:
             error=error,
             conflict_at=conflict_at,
         )
-        await self.link.publish(self.link.topics.storage_ack, ack)
+        # The next batch's commit need not wait for this ack's PUBACK (acks stay in order).
+        await self.link.publish_soon(self.link.topics.storage_ack, ack)
 
     async def on_query(self, topic: str, payload: bytes) -> None:
         try:
