@@ -73,7 +73,15 @@ class MotherUnit:
         self.processing = ProcessingLink(
             core, evidence, approval, processing_trust, self._converted
         )
-        self.sensors = SensorLink(core, evidence, self._accepted, self.availability, boot=boot)
+        self.sensors = SensorLink(
+            core,
+            evidence,
+            self._accepted,
+            self.availability,
+            boot=boot,
+            persisted=lambda: records_log.watermarks,
+            persist=self.storage.persist_moved,
+        )
         self.pairing = PairingLink(
             core,
             evidence,

@@ -25,7 +25,10 @@ class Limits:
 
     max_batch: int = 200
     conversion_queue: int = 10_000
-    inflight_requests: int = 8
+    # Conversion requests awaiting their result. Few: samples arriving meanwhile gather
+    # into the next request, so fewer signed results to verify and fewer messages; 8
+    # made one small request per sample or two (docs/performance.md).
+    inflight_requests: int = 2
     processing_timeout_s: float = 2.0
     record_buffer: int = 20_000  # L8: records not yet acknowledged by the store
     storage_timeout_s: float = 2.0

@@ -106,7 +106,8 @@ class RecordsLog:
     head: CompactRange = field(default_factory=CompactRange)
     last_leaf: bytes = b""
     acked_last_leaf: bytes = b""
-    watermarks: Watermarks = field(default_factory=dict)
+    watermarks: Watermarks = field(default_factory=dict)  # as persisted (L1: acks up to here)
+    persisted_size: int = 0  # the acknowledged size on disk
     _pending: deque[bytes] = field(default_factory=deque)
     _notes: dict[int, str] = field(default_factory=dict)
 
@@ -119,6 +120,7 @@ class RecordsLog:
             point = AckedPoint.model_validate_json(path.read_bytes())
             edge = CompactRange(point.size, [bytes.fromhex(h) for h in point.edge])
             log.acked = edge
+            log.persisted_size = point.size
             log.head = CompactRange(edge.size, edge.hashes)
             log.last_leaf = log.acked_last_leaf = bytes.fromhex(point.last_leaf_hash)
             log.watermarks = {
@@ -190,11 +192,28 @@ class RecordsLog:
             stored_beyond={k: list(w.beyond) for k, w in watermarks.items() if w.beyond},
         )
 
+    def snapshot(self, watermarks: Watermarks) -> bytes:
+        """The acknowledged point with these watermarks, as :meth:`persist` writes it.
+
+        Taken on the event loop, so the edge and the watermarks describe one moment;
+        the write may then happen elsewhere (a thread) and :meth:`persisted` follows it.
+        """
+        return self.point(watermarks).model_dump_json().encode()
+
+    def persisted(self, watermarks: Watermarks, size: int) -> None:
+        """The snapshot of size ``size`` with these watermarks is on disk: sensors may be
+        acknowledged up to them."""
+        self.watermarks = dict(watermarks)
+        self.persisted_size = size
+
+    def moved(self, watermarks: Watermarks) -> bool:
+        """The acknowledged point or the watermarks differ from what is on disk."""
+        return self.acked.size != self.persisted_size or watermarks != self.watermarks
+
     def persist(self, watermarks: Watermarks) -> None:
         """Durably record the acknowledged point (before any sensor is acknowledged for it)."""
-        self.watermarks = dict(watermarks)
-        point = self.point(self.watermarks)
-        write_atomically(self.path, point.model_dump_json().encode())
+        write_atomically(self.path, self.snapshot(watermarks))
+        self.persisted(watermarks, self.acked.size)
 
     def recover(self, leaves: list[bytes], notes: list[str]) -> list[MeasurementRecord]:
         """Adopt records the store holds beyond our acknowledged point (a crash came

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -37,6 +37,22 @@ log = structlog.get_logger()
 ACK_REFRESH_S = 2.0
 
 Submit = Callable[[Sample, float], bool]  # False: no room now, ask the sensor again later
+WatermarkSource = Callable[[], Watermarks]
+
+
+def ack_point(boot: int, stored_upto: int, persisted: Watermark | None) -> tuple[int, int]:
+    """L1: the (boot, seq) a sensor may be acknowledged up to.
+
+    What the store holds for it (``boot``, ``stored_upto``), but never beyond the
+    acknowledged point on disk (``persisted``): after a restart the mother unit asks
+    again for every sample beyond that point, so a sample acknowledged beyond it
+    would be gone from the sensor and lost. (boot, seq) pairs compare in order: an
+    acknowledgement of a boot drops every earlier boot at the sensor. With nothing
+    of this sensor on disk, nothing is acknowledged: (0, -1) (boots start at 1).
+    """
+    if persisted is None:
+        return (0, -1)
+    return min((max(boot, 0), stored_upto), (persisted.boot, persisted.stored_upto))
 
 
 class SensorLink:
@@ -48,6 +64,8 @@ class SensorLink:
         availability: Availability,
         *,
         boot: int,
+        persisted: WatermarkSource,
+        persist: Callable[[], Awaitable[None]],
     ) -> None:
         self.core = core
         self.evidence = evidence
@@ -55,6 +73,8 @@ class SensorLink:
         self.sealers: dict[str, Sealer] = {}
         self.submit = submit
         self.availability = availability
+        self.persisted = persisted  # the watermarks of the acknowledged point on disk (L1)
+        self.persist = persist
         self.openers: dict[str, Opener] = {}  # one per paired sensor (P8/U8)
         self.key_ids: dict[str, str] = {}
         self.tracks: dict[str, SensorTrack] = {}
@@ -197,10 +217,14 @@ class SensorLink:
         if track is not None and track.boot == boot:
             track.mark_stored(seq)
 
+    def _ack_point(self, track: SensorTrack) -> tuple[int, int]:
+        return ack_point(track.boot, track.stored_upto, self.persisted().get(track.sensor_id))
+
     async def _request(self, track: SensorTrack, seqs: list[int]) -> None:
+        ack_boot, ack_upto = self._ack_point(track)
         control = SensorControl(
-            ack_boot=max(track.boot, 0),
-            ack_upto=track.stored_upto,
+            ack_boot=ack_boot,
+            ack_upto=ack_upto,
             retransmit=[(track.boot, s) for s in seqs[:4096]],
         )
         sealer = self.sealers.get(track.sensor_id)
@@ -219,7 +243,7 @@ class SensorLink:
         last = self._last_ack.get(track.sensor_id)
         return (
             last is None
-            or last[:2] != (max(track.boot, 0), track.stored_upto)
+            or last[:2] != self._ack_point(track)
             or now - last[2] >= ACK_REFRESH_S
         )
 
@@ -229,6 +253,9 @@ class SensorLink:
         while True:
             # Often enough that loss is seen within 1.5 heartbeats (T8; see availability).
             await asyncio.sleep(min(0.25, core.link.heartbeat_s / 4))
+            # L1: what this round acknowledges must be on disk first (store acks since
+            # the last round, and watermarks moved by a gap given up or a late sample).
+            await self.persist()
             now = time.monotonic()
             for track in list(self.tracks.values()):
                 # Only a sensor that is there and still does not deliver loses a gap;

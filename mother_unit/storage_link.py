@@ -19,7 +19,7 @@ import asyncio
 import base64
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 
 import structlog
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mother_unit.core import Core
 from mother_unit.evidence import Evidence
-from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks
+from mother_unit.records_log import RecordsLog, RecoveryFailed, Watermarks, write_atomically
 from security_module.errors import SecurityError
 from security_module.provisioning import Provisioned
 from security_module.signing import CONTEXT_STORAGE_ACK, verify
@@ -47,7 +47,11 @@ Stored = Callable[[MeasurementRecord], None]
 StorageTrust = Mapping[str, Ed25519PublicKey]  # store component id -> its device key
 WatermarkSource = Callable[[], Watermarks]
 
-LINGER_S = 0.1  # gather records for a batch: fewer messages, fewer checkpoints (§10)
+# Batches sent and not yet acknowledged. A record made while none is in flight goes out
+# at once; while the limit is reached, new records gather and leave as one batch when an
+# acknowledgement frees a slot: batching without a delay (like Nagle's algorithm without
+# its timer), so fewer messages and checkpoints exactly when the store is busy (§10).
+MAX_BATCHES_IN_FLIGHT = 2
 INHIBIT_REASON = "storage unavailable: record buffer full"
 SYNC_REASON = "storage unavailable: store not reachable"
 CONFLICT_REASON = "storage unavailable: store holds a different record {seq}"
@@ -60,6 +64,41 @@ def load_storage_trust(material: Provisioned) -> dict[str, Ed25519PublicKey]:
         for device, role in sorted(material.devices.items())
         if role == "remote_storage"
     }
+
+
+class InFlight:
+    """The batches sent to the store and not yet acknowledged (pure bookkeeping)."""
+
+    def __init__(self, limit: int = MAX_BATCHES_IN_FLIGHT) -> None:
+        self.limit = limit
+        self._ends: deque[int] = deque()  # last seq of each batch in flight, in order
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @property
+    def has_room(self) -> bool:
+        return len(self._ends) < self.limit
+
+    def sent(self, last_seq: int) -> None:
+        self._ends.append(last_seq)
+
+    def unsent(self, last_seq: int) -> None:
+        """The batch ending at ``last_seq`` did not go out after all."""
+        if self._ends and self._ends[-1] == last_seq:
+            self._ends.pop()
+
+    def acknowledged(self, stored_upto: int) -> int:
+        """The store holds everything up to ``stored_upto``: those batches are done."""
+        n = 0
+        while self._ends and self._ends[0] <= stored_upto:
+            self._ends.popleft()
+            n += 1
+        return n
+
+    def clear(self) -> None:
+        """Everything unacknowledged is sent again: nothing counts as in flight."""
+        self._ends.clear()
 
 
 class StorageLink:
@@ -84,7 +123,8 @@ class StorageLink:
         self.watermarks = watermarks
         self._unacked: OrderedDict[int, tuple[MeasurementRecord, str]] = OrderedDict()
         self._unsent_from = records_log.next_seq
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # records to send and room in flight, or an ack came
+        self.in_flight = InFlight()
         self._progress_at = time.monotonic()  # last ack that freed records, or last resend
         self.synced = asyncio.Event()  # recovery at start done: records may be made
         self._replies: asyncio.Queue[StorageReply] = asyncio.Queue()
@@ -114,13 +154,14 @@ class StorageLink:
             self._progress_at = time.monotonic()  # the ack timeout runs from the oldest record
         self._unacked[record.seq] = (record, leaf.decode("utf-8"))
         core.count("records_created")
+        if self.in_flight.has_room:
+            self._wake.set()  # otherwise the acknowledgement that frees a slot sends it
         if len(self._unacked) >= core.limits.record_buffer and core.status.inhibit(
             "storage", INHIBIT_REASON
         ):
             # L8: stop accepting measurements rather than drop one.
             log.error("storage_buffer_full", buffered=len(self._unacked))
             core.changed()
-        self._wake.set()
 
     def _batch_end(self, first: int) -> int:
         # Batch ends fall on multiples of max_batch (signed boundaries) or the head,
@@ -136,7 +177,6 @@ class StorageLink:
             try:
                 async with asyncio.timeout(timeout / 4):
                     await self._wake.wait()
-                await asyncio.sleep(LINGER_S)
             except TimeoutError:
                 pass
             if self._unacked and time.monotonic() - self._progress_at > timeout:
@@ -144,9 +184,14 @@ class StorageLink:
                 # everything unacknowledged again, even while new records keep coming.
                 self._unsent_from = next(iter(self._unacked))
                 self._progress_at = time.monotonic()
+                self.in_flight.clear()
                 core.count("records_resent")
             self._wake.clear()
-            while self._unacked and self._unsent_from < self.log.next_seq:
+            while (
+                self._unacked
+                and self._unsent_from < self.log.next_seq
+                and self.in_flight.has_room
+            ):
                 first = max(self._unsent_from, next(iter(self._unacked)))
                 last = self._batch_end(first)
                 batch = RecordLeafBatch(
@@ -155,9 +200,12 @@ class StorageLink:
                     leaves=[self._unacked[s][1] for s in range(first, last)],
                     checkpoint=self.log.checkpoint_at(last),
                 )
+                # In flight before the publish returns: the store's ack may come first.
+                self.in_flight.sent(last - 1)
                 try:
                     await core.link.publish(core.topics.storage_records, batch)
                 except LinkDown:
+                    self.in_flight.unsent(last - 1)
                     break
                 self._unsent_from = last
 
@@ -186,6 +234,8 @@ class StorageLink:
             return  # acks of a previous life: recovery reads the store itself
         if ack.conflict_at is not None and ack.conflict_at in self._unacked:
             self._conflict(ack.conflict_at)
+        if self.in_flight.acknowledged(ack.stored_upto):
+            self._wake.set()  # a slot is free: what gathered meanwhile goes as one batch
         acked = 0
         while self._unacked and next(iter(self._unacked)) <= ack.stored_upto:
             _, (record, _) = self._unacked.popitem(last=False)
@@ -194,9 +244,9 @@ class StorageLink:
         if acked:
             self._progress_at = time.monotonic()
             self.log.acknowledge(ack.stored_upto)
-            # Persist before any sensor is acknowledged for these records (L1): the
-            # control loop runs only after this handler returns.
-            self.log.persist(self.watermarks())
+            # L1: persisted off the event loop, once per acknowledgement round of the
+            # sensors (persist_moved); sensors are acknowledged only up to the
+            # watermarks of the last point on disk (SensorLink.ack_point).
         core.count("records_acked", acked)
         if (
             acked
@@ -208,6 +258,35 @@ class StorageLink:
             core.status.clear("storage")
             log.info("storage_available")
             core.changed()
+
+    async def persist_moved(self) -> None:
+        """L1: write the acknowledged point if it moved, in a thread; called by the one
+        task that acknowledges sensors, before it does (one fsync for all the store
+        acks since the last round, none on the event loop).
+
+        The point is taken on the event loop, so edge and watermarks describe one
+        moment; only after the write (fsync, rename, fsync of the directory) do its
+        watermarks become what sensors may be acknowledged up to. A crash before that
+        leaves the previous point, and ``sync`` adopts what the store holds beyond
+        it, as for a crash between the store's commit and our persisting its ack.
+        """
+        if not self.synced.is_set():
+            return  # sync() persists on its own until then: never two writers
+        marks = self.watermarks()
+        if not self.log.moved(marks):
+            return
+        size = self.log.acked_size
+        data = self.log.snapshot(marks)
+        try:
+            await asyncio.to_thread(write_atomically, self.log.path, data)
+        except OSError as e:
+            # Sensors stay unacknowledged beyond the last point on disk; the next round
+            # tries again.
+            self.core.count("persist_errors")
+            log.error("records_log_not_persisted", error=repr(e))
+            return
+        self.log.persisted(marks, size)
+        self.core.count("acked_point_persisted")
 
     def _conflict(self, seq: int) -> None:
         """The store holds other bytes under one of our sequence numbers (A_DATA_GEN, L3):

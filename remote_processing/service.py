@@ -64,4 +64,5 @@ class ProcessingService:
         )
         self.link.counters["requests"] += 1
         self.link.counters["tests" if request.test else "conversions"] += len(results)
-        await self.link.publish(self.link.topics.processing_response, response)
+        # The next request need not wait for this result's PUBACK.
+        await self.link.publish_soon(self.link.topics.processing_response, response)

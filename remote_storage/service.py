@@ -102,7 +102,8 @@ class StorageService:
         )
         signature = sign(ack, self.ack_key, CONTEXT_STORAGE_ACK, exclude={"signature"})
         ack = ack.model_copy(update={"signature": base64.b64encode(signature).decode()})
-        await self.link.publish(self.link.topics.storage_ack, ack)
+        # The next batch's commit need not wait for this ack's PUBACK (acks stay in order).
+        await self.link.publish_soon(self.link.topics.storage_ack, ack)
 
     async def on_query(self, topic: str, payload: bytes) -> None:
         try:

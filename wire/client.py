@@ -44,6 +44,8 @@ MAX_INFLIGHT = 1000
 # call (~6 % of the mother unit's CPU at saturation, docs/performance.md). The set of
 # topics is small (a few per component); the bound only guards against a topic flood.
 ROUTE_CACHE_MAX = 10_000
+# Replies handed to the broker by publish_soon whose PUBACK is still awaited.
+MAX_SOON = 256
 
 
 class LinkDown(Exception):
@@ -66,6 +68,8 @@ class MqttLink:
     _routes: list[tuple[str, int, Handler]] = field(default_factory=list)
     _route_cache: dict[str, Handler | None] = field(default_factory=dict)
     _client: aiomqtt.Client | None = None
+    _session_tasks: asyncio.TaskGroup | None = None  # publish_soon's PUBACK waits live here
+    _soon: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_SOON))
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     def route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
@@ -110,6 +114,37 @@ class MqttLink:
             await client.publish(topic, payload, qos=qos, retain=retain)
         except aiomqtt.MqttError as e:
             raise LinkDown(str(e)) from e
+
+    async def publish_soon(
+        self, topic: str, message: BaseModel | bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish without holding up the caller until the broker's PUBACK.
+
+        For a handler that answers a message (a store's ack, a processing result): the
+        message goes out in order with the other ``publish_soon`` messages while the
+        dispatch loop takes the next one; a task of the connection's task group waits
+        for the PUBACK, and a failure there ends the connection like any lost link
+        (the asker resends on its timeout). At most ``MAX_SOON`` wait at once.
+        """
+        tasks = self._session_tasks
+        if tasks is None:
+            await self.publish(topic, message, qos=qos, retain=retain)
+            return
+        await self._soon.acquire()
+        try:
+            tasks.create_task(self._publish_released(topic, message, qos, retain),
+                              name="publish-soon")
+        except RuntimeError:  # the task group is shutting down: the link is going down
+            self._soon.release()
+            raise LinkDown("connection closing") from None
+
+    async def _publish_released(
+        self, topic: str, message: BaseModel | bytes, qos: int, retain: bool
+    ) -> None:
+        try:
+            await self.publish(topic, message, qos=qos, retain=retain)
+        finally:
+            self._soon.release()
 
     async def run(
         self, on_connected: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -159,6 +194,7 @@ class MqttLink:
                 log.info("connected", broker=self.broker.url(), client_id=self.client_id)
                 try:
                     async with asyncio.TaskGroup() as tg:
+                        self._session_tasks = tg
                         if on_connected is not None:
                             tg.create_task(on_connected(), name="on_connected")
                         tg.create_task(self._heartbeat(), name="heartbeat")
@@ -172,6 +208,7 @@ class MqttLink:
             finally:
                 self.connected.clear()
                 self._client = None
+                self._session_tasks = None
 
     async def _heartbeat(self) -> None:
         while True:
