@@ -116,6 +116,7 @@ class StorageLink:
         self.core = core
         self.evidence = evidence
         self.conflict_at: int | None = None
+        self._latest: MeasurementRecord | None = None
         self.trust = trust
         self.on_stored = on_stored
         self.on_recovered = on_recovered or on_stored
@@ -144,12 +145,14 @@ class StorageLink:
         return len(self._unacked)
 
     def latest(self) -> MeasurementRecord | None:
-        return next(reversed(self._unacked.values()))[0] if self._unacked else None
+        """The newest record made, acknowledged or not (what the display shows)."""
+        return self._latest
 
     def add(self, record: MeasurementRecord) -> None:
         """L7: every accepted, converted measurement is stored automatically."""
         core = self.core
         record, leaf = self.log.append(record)
+        self._latest = record
         if not self._unacked:
             self._progress_at = time.monotonic()  # the ack timeout runs from the oldest record
         self._unacked[record.seq] = (record, leaf.decode("utf-8"))

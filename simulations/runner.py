@@ -91,6 +91,8 @@ async def run_scenario(
     of its package, which the run's type approval then lists (see overlay.py).
     """
     started = time.monotonic()
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)  # a new --workdir is made, not refused
     base = Path(tempfile.mkdtemp(prefix=f"scenario-{scenario.id}-", dir=workdir))
     live = LiveTestbed(
         scenario.testbed,

