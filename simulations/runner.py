@@ -92,7 +92,8 @@ async def run_scenario(
     """
     started = time.monotonic()
     if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)  # a new --workdir is made, not refused
+        # A new --workdir is made, not refused.
+        await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix=f"scenario-{scenario.id}-", dir=workdir))
     live = LiveTestbed(
         scenario.testbed,
