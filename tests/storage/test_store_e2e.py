@@ -84,9 +84,9 @@ def no_record_copy(rig: Rig, records: list[dict[str, object]]) -> None:
 @pytest.mark.timeout(90)
 @pytest.mark.xfail(
     strict=False,
-    reason="open (issue filed): in 1 of 3 loaded runs the sensor stopped sampling and sent "
-    "no heartbeat from the moment the mother unit was killed; its journal kept the 167 "
-    "unacknowledged samples (nothing lost), but the run never drains",
+    reason="open (closing note of 2026-11-28): in 1 of 3 loaded runs the sensor stopped "
+    "sampling and sent no heartbeat from the moment the mother unit was killed; its journal "
+    "kept the 167 unacknowledged samples (nothing lost), but the run never drains",
 )
 def test_store_killed_20_times_loses_and_duplicates_nothing(rig: Callable[..., Rig]) -> None:
     """At 100 Hz the store gets SIGKILL 20 times at random moments (0.3-1.0 s apart) and is
