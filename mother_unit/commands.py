@@ -77,11 +77,7 @@ class _Budget:
 
 def non_relevant_issuers(material: Provisioned) -> dict[str, Ed25519PublicKey]:
     """Every provisioned device of role ``remote_portal``: its key, certificate checked (CA)."""
-    return {
-        device: material.public_key(device)
-        for device, role in material.devices.items()
-        if role == NON_RELEVANT_ROLE
-    }
+    return material.public_keys(NON_RELEVANT_ROLE)
 
 
 def _logged_args(command: Command) -> dict[str, str]:

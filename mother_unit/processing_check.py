@@ -60,11 +60,7 @@ def load_processing_trust(material: Provisioned) -> dict[str, Ed25519PublicKey]:
     ``Provisioned.public_key`` verifies the certificate against the
     manufacturer CA and its role and name (raises CertificateInvalid).
     """
-    return {
-        device: material.public_key(device)
-        for device, role in sorted(material.devices.items())
-        if role == KIND
-    }
+    return material.public_keys(KIND)
 
 
 def inputs_digest(inputs: Sequence[ConversionInput]) -> str:

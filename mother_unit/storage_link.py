@@ -59,11 +59,7 @@ CONFLICT_REASON = "storage unavailable: store holds a different record {seq}"
 
 def load_storage_trust(material: Provisioned) -> dict[str, Ed25519PublicKey]:
     """Keys of the instrument's stores, each certificate checked against the CA."""
-    return {
-        device: material.public_key(device)
-        for device, role in sorted(material.devices.items())
-        if role == "remote_storage"
-    }
+    return material.public_keys("remote_storage")
 
 
 class InFlight:

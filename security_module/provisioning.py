@@ -349,6 +349,14 @@ class Provisioned:
         assert isinstance(key, Ed25519PublicKey)  # checked by verify_device_certificate
         return key
 
+    def public_keys(self, role: str) -> dict[str, Ed25519PublicKey]:
+        """Every provisioned device of ``role``: its key, its certificate checked (CA)."""
+        return {
+            device: self.public_key(device)
+            for device, device_role in sorted(self.devices.items())
+            if device_role == role
+        }
+
     def identity(self, device: str) -> DeviceIdentity:
         """The device's own identity (decrypts its key; T5)."""
         cert = self.certificate(device)

@@ -139,3 +139,13 @@ def test_cli_refuses_without_force_and_replaces_with_force(tmp_path: Path) -> No
     assert (d / "manufacturer-ca" / "ca.crt").read_bytes() != old_ca
     assert Provisioned(d).instrument_id == "gm-0002"
     assert not (d / "sensor-3").exists()  # old devices are gone with --force
+
+
+def test_public_keys_by_role_are_the_certified_keys_of_exactly_that_role(prov_dir: Path) -> None:
+    material = Provisioned(prov_dir)
+    sensors = material.public_keys("remote_sensor")
+    assert sorted(sensors) == ["sensor-1", "sensor-2", "sensor-spare-1"]
+    assert list(material.public_keys("remote_storage")) == ["storage"]
+    assert material.public_keys("no-such-role") == {}
+    assert sensors["sensor-1"].public_bytes_raw() == material.public_key(
+        "sensor-1").public_bytes_raw()

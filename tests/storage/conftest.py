@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from security_module.provisioning import provision
 from storage.store_rig import CONFIG, Rig
 from testbed.testing import RunningBroker
 
@@ -20,11 +19,7 @@ def rig(tmp_path: Path, mosquitto_broker: Callable[..., RunningBroker]) -> Itera
 
     def make(rate_hz: float = 100.0, mu_args: tuple[str, ...] = ()) -> Rig:
         d = tmp_path / f"rig{len(rigs)}"
-        # In a fresh interpreter, as an installer would: inside pytest the software
-        # identifiers come out different from the components' (reported upstream).
-        subprocess.run([sys.executable, "-c", "import sys; from security_module.provisioning "
-                        "import provision; provision(sys.argv[1])", str(d)],
-                       check=True, timeout=60)
+        provision(d)
         r = Rig(d, mosquitto_broker(CONFIG), rate_hz, mu_args)
         rigs.append(r)
         r.up()
