@@ -158,3 +158,18 @@ async def test_sensor_loss_is_seen_within_one_and_a_half_heartbeats(rig: Rig) ->
     assert "sensor sensor-1 unavailable" in state.reasons
     assert seen <= 1.5 * rig.heartbeat_s + 0.1  # + the time the state message takes to us
     await rig.wait_state(lambda s: s.state == "OPERATIONAL", what="recovered")
+
+
+async def test_pairing_started_before_the_mother_unit_is_up_waits_for_it(rig: Rig) -> None:
+    """An officer who runs ``testbed pair`` while the instrument is still starting: the
+    authorization is not lost (commands are not retained); the ceremony waits for the
+    mother unit to come online, then pairs."""
+    rig.start("storage")
+    rig.start("processing")
+    rig.start("sensor-1", "--rate-hz", "5")
+    ceremony = asyncio.create_task(rig.pair("sensor-1"))
+    await asyncio.sleep(0)  # the ceremony is under way before the mother unit exists
+    rig.start("mother-unit")
+    result = await ceremony
+    assert result.ok, result.message
+    assert [e.data["peer_id"] for e in rig.logbook() if e.type == "pairing"] == ["sensor-1"]
