@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +59,31 @@ def require_mosquitto() -> str:
     if mosquitto_required():
         pytest.fail(f"{reason}, and {REQUIRE_MOSQUITTO_ENV}=1 requires it", pytrace=False)
     pytest.skip(reason)
+
+
+REQUIRE_BROWSER_ENV = "TESTBED_REQUIRE_BROWSER"
+
+
+def require_chromium() -> str:
+    """Path of the system Chromium (Debian package ``chromium``), Playwright importable;
+    skip the test without them (fail if TESTBED_REQUIRE_BROWSER=1, as CI sets)."""
+    path = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    problem = None
+    if path is None:
+        problem = "Chromium is not installed (apt-get install chromium)"
+    else:
+        try:
+            import playwright.async_api  # noqa: F401, PLC0415 - optional dev dependency
+        except ImportError:
+            problem = "the Python package playwright is not installed (pip install -e '.[dev]')"
+    if problem is not None:
+        if os.environ.get(REQUIRE_BROWSER_ENV, "").strip() in ("1", "true", "yes"):
+            pytest.fail(f"{problem}, and {REQUIRE_BROWSER_ENV}=1 requires it", pytrace=False)
+        pytest.skip(problem)
+    assert path is not None
+    return path
 
 
 def port_listening(port: int, host: str = LOCALHOST) -> bool:

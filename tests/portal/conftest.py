@@ -10,16 +10,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from testbed.testing import TestbedRun, require_mosquitto, start_testbed
+from testbed.testing import TestbedRun, require_chromium, require_mosquitto, start_testbed
 
-REQUIRE_BROWSER_ENV = "TESTBED_REQUIRE_BROWSER"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,30 +29,10 @@ CHROMIUM_ARGS = [
 SENSOR_RATE_HZ = 20.0
 
 
-def _browser_required() -> bool:
-    return os.environ.get(REQUIRE_BROWSER_ENV, "").strip() in ("1", "true", "yes")
-
-
 @pytest.fixture
 def chromium() -> str:
     """Path of the system Chromium (Debian package ``chromium``), Playwright importable."""
-    path = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    problem = None
-    if path is None:
-        problem = "Chromium is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401, PLC0415 - optional dev dependency
-        except ImportError:
-            problem = "the Python package playwright is not installed (pip install -e '.[dev]')"
-    if problem is not None:
-        if _browser_required():
-            pytest.fail(f"{problem}, and {REQUIRE_BROWSER_ENV}=1 requires it", pytrace=False)
-        pytest.skip(problem)
-    assert path is not None
-    return path
+    return require_chromium()
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,9 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from simulations.evidence import transmission_delays
 from simulations.results import (
@@ -31,6 +27,7 @@ from simulations.results import (
     StateTransition,
     Timings,
 )
+from testbed.testing import require_chromium
 
 SID = "ab" * 32
 
@@ -110,28 +107,9 @@ def crafted_run(results: list[ScenarioResult] | None = None) -> RunReport:
 
 # -- the report in a browser ------------------------------------------------------------
 
-REQUIRE_BROWSER_ENV = "TESTBED_REQUIRE_BROWSER"
-
-
 def chromium_or_skip() -> str:
     """Path of the system Chromium, Playwright importable (else skip, or fail in CI)."""
-    path = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    problem = None
-    if path is None:
-        problem = "Chromium is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401, PLC0415 - optional dev dependency
-        except ImportError:
-            problem = "the Python package playwright is not installed (pip install -e '.[dev]')"
-    if problem is not None:
-        if os.environ.get(REQUIRE_BROWSER_ENV, "").strip() in ("1", "true", "yes"):
-            pytest.fail(f"{problem}, and {REQUIRE_BROWSER_ENV}=1 requires it", pytrace=False)
-        pytest.skip(problem)
-    assert path is not None
-    return path
+    return require_chromium()
 
 CHROMIUM_ARGS = [  # as tests/portal/conftest.py
     "--headless",
