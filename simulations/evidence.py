@@ -50,7 +50,7 @@ MAX_BAD_LISTED = 50
 MAX_ENTRIES = 200  # logbook entries of a testbed directory shown (the newest)
 RECORDS_DB = "records.sqlite"
 ORIGIN_PROBLEM = "checkpoint has another origin"
-LIBRARIES = ("aiomqtt", "paho-mqtt", "cryptography", "pydantic", "amqtt")
+LIBRARIES = ("aiomqtt", "paho-mqtt", "cryptography", "pydantic")
 
 
 def _material(directory: Path) -> Provisioned | None:
@@ -273,7 +273,7 @@ def _broker_version(broker: str) -> str:
         first = out.splitlines()[0] if out else ""
         return first.replace(" version ", " ") if first else "mosquitto"
     if broker == "embedded":
-        return f"embedded amqtt {_version('amqtt')}"
+        return f"embedded (testbed.mqtt_broker, welmec-testbed {_version('welmec-testbed')})"
     return broker
 
 

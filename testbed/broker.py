@@ -1,4 +1,4 @@
-"""The MQTT broker of a testbed run: Mosquitto, the embedded amqtt broker, or an external one.
+"""The MQTT broker of a testbed run: Mosquitto, the embedded broker, or an external one.
 
 ``--broker`` accepts:
 
@@ -6,7 +6,7 @@
   the embedded broker. Mosquitto is the real broker (ARCHITECTURE.md §8); the
   embedded one lets a fresh ``pip install`` run the demo.
 - ``mosquitto``: start Mosquitto on a free port with a generated configuration.
-- ``embedded``: start ``python -m testbed broker`` (amqtt) on a free port.
+- ``embedded``: start ``python -m testbed broker`` (:mod:`testbed.mqtt_broker`) on a free port.
 - ``mqtt://host:port``: use a broker somebody else runs; never started or stopped here.
 
 Brokers we start run as separate OS processes (see :mod:`testbed.children`),
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import logging
 import shutil
 import socket
 import sys
@@ -26,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from testbed import broker_config, children
 from wire.settings import BrokerAddress
@@ -132,47 +131,18 @@ def mosquitto_argv(config_file: Path) -> list[str]:
     return [binary, "-c", str(config_file)]
 
 
-# -- embedded (amqtt) -------------------------------------------------------------------
+# -- embedded ---------------------------------------------------------------------------
 
 
 def embedded_argv(port: int, host: str = LOCALHOST) -> list[str]:
     return [sys.executable, "-m", "testbed", "broker", "--host", host, "--port", str(port)]
 
 
-def embedded_config(host: str, port: int) -> dict[str, Any]:
-    """amqtt configuration: one plain TCP listener, anonymous clients, no chatter plugins."""
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        # Only authentication: the event/packet loggers and $SYS publisher cost
-        # CPU on every message and print nothing we need.
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
-
-
-def quiet_amqtt() -> None:
-    """amqtt and its state machine library log every transition at INFO."""
-    for name in ("amqtt", "transitions"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 async def serve_embedded(host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Run the amqtt broker until cancelled, then shut it down."""
-    from amqtt.broker import Broker  # noqa: PLC0415 - heavy import, only the broker needs it
-    from amqtt.errors import BrokerError as AmqttBrokerError  # noqa: PLC0415
+    """Run the embedded broker (:mod:`testbed.mqtt_broker`) until cancelled."""
+    from testbed.mqtt_broker.server import serve  # noqa: PLC0415 - only the broker needs it
 
-    quiet_amqtt()
-    broker = Broker(embedded_config(host, port))
-    try:
-        await broker.start()
-    except AmqttBrokerError as e:  # amqtt wraps "address already in use" and friends
-        raise OSError(str(e)) from e
-    on_ready(BrokerAddress(host=host, port=port).url())
-    try:
-        await asyncio.Event().wait()
-    finally:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
-                await broker.shutdown()
+    await serve(host, port, on_ready)
 
 
 # -- waiting and running ------------------------------------------------------------------

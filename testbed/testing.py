@@ -198,7 +198,7 @@ def start_mosquitto(workdir: Path, config: str | None = None) -> RunningBroker:
 
 
 def start_embedded(workdir: Path) -> RunningBroker:
-    """The embedded amqtt broker (``python -m testbed broker``) on a free port."""
+    """The embedded broker (``python -m testbed broker``) on a free port."""
     port = free_port()
     log = workdir / f"embedded-{port}.log"
     process = popen_in_group(embedded_argv(port), log)

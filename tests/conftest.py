@@ -3,7 +3,7 @@
 - ``mosquitto_broker(config=None)``: factory, a real Mosquitto on a free port;
   ``config`` is a mosquitto.conf text where ``{port}`` marks the port (default:
   the testbed's generated configuration).
-- ``embedded_broker``: the amqtt broker (``python -m testbed broker``) on a free port.
+- ``embedded_broker``: the embedded broker (``python -m testbed broker``) on a free port.
 - ``broker``: parametrized over ``mosquitto`` and ``embedded``.
 - ``testbed_run(broker="auto", rate_hz=None, duration_s=None)``: factory,
   ``testbed up`` as a subprocess in ``tmp_path``; teardown asserts that every

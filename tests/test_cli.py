@@ -13,7 +13,7 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ("broker", ["--port", "--host", "amqtt", "SIGTERM"]),
+        ("broker", ["--port", "--host", "QoS", "SIGTERM"]),
         ("up", ["--dir", "--duration", "--rate", "--broker", "--instrument", "mqtt://", "exit 3"]),
         ("demo", ["--duration", "--json", "--broker", "--rate", "end to end"]),
         ("status", ["--dir", "--broker", "--json", "retained"]),

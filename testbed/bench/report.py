@@ -82,7 +82,9 @@ def _f(v: Any, digits: int = 0) -> str:
 def render(result: dict[str, Any]) -> Group:  # noqa: PLR0912 - one table per section
     tables: list[Table] = []
     if b := result.get("baseline"):
-        t = Table(title="1 baseline: aiomqtt → Mosquitto → aiomqtt, QoS 1")
+        kind = result.get("broker", {}).get("kind", "broker")
+        broker = {"mosquitto": "Mosquitto", "embedded": "embedded broker"}.get(kind, kind)
+        t = Table(title=f"1 baseline: aiomqtt → {broker} → aiomqtt, QoS 1")
         for c in ("payload B", "msg/s", "pub msg/s", "lost", "RTT p50 ms", "RTT p99 ms"):
             t.add_column(c, justify="right")
         t.add_row(_f(b["payload_bytes"]), _f(b["msgs_per_s"]), _f(b["publisher_msgs_per_s"]),

@@ -1,4 +1,4 @@
-"""``testbed broker``: the embedded pure-Python MQTT broker (amqtt) in the foreground."""
+"""``testbed broker``: the embedded MQTT broker in the foreground."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from testbed.broker import LOCALHOST, serve_embedded
+from wire.logs import configure_logging
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, log_level: str) -> None:
     async def main() -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -22,13 +23,14 @@ def _serve(host: str, port: int) -> None:
             loop.add_signal_handler(sig, task.cancel)
 
         def ready(url: str) -> None:
-            print(f"embedded MQTT broker (amqtt) listening on {url}", flush=True)
+            print(f"embedded MQTT broker listening on {url}", flush=True)
 
         try:
             await serve_embedded(host, port, ready)
         except asyncio.CancelledError:
             print("embedded MQTT broker stopped", flush=True)
 
+    configure_logging("broker", None, level=log_level)
     try:
         asyncio.run(main())
     except OSError as e:
@@ -43,11 +45,16 @@ def register(app: typer.Typer) -> None:
         host: Annotated[
             str, typer.Option(help="Address to listen on (default: loopback only).")
         ] = LOCALHOST,
+        log_level: Annotated[
+            str, typer.Option(help="info logs every connect and disconnect; warning only trouble.")
+        ] = "info",
     ) -> None:
-        """Run the embedded MQTT broker (amqtt) in the foreground until SIGTERM or Ctrl-C.
+        """Run the embedded MQTT broker in the foreground until SIGTERM or Ctrl-C.
 
-        Plain MQTT 3.1.1 over TCP, anonymous clients, QoS 0/1, retained messages and
-        Last Will. Fine for a demo; for measurements install Mosquitto (it is 2-9x faster).
-        `testbed up` starts this broker by itself when Mosquitto is not installed.
+        Plain MQTT 3.1.1 over TCP: QoS 0/1 (QoS 2 is granted as 1), retained messages,
+        Last Will, persistent sessions; clients are anonymous. Good for a demo and for
+        tests; for measurements install Mosquitto (faster, and it enforces the
+        provisioned users and ACL). `testbed up` starts this broker by itself when
+        Mosquitto is not installed.
         """
-        _serve(host, port)
+        _serve(host, port, log_level)
