@@ -145,9 +145,6 @@ class Rig:
             password=a.password,
             identifier=f"rig-{name}-{time.monotonic_ns()}",
             socket_options=NODELAY,
-            # The embedded broker (amqtt) answered SUBSCRIBE after more than aiomqtt's
-            # default 10 s on a loaded 2-core CI machine; an observer must not fail first.
-            timeout=30,
         )
 
     async def retained(

@@ -44,7 +44,7 @@ async def test_similar_unit_inhibits_the_instrument_and_none_of_its_samples_is_i
                 elif not first_spare_message and (
                     m.topic.matches(rig.topics.sensor_data("sensor-1"))
                     or m.topic.matches(rig.topics.sensor_pairing("sensor-1"))
-                ):  # (amqtt also delivers retained messages of other topics)
+                ):
                     first_spare_message.append(time.time())
 
         async with asyncio.TaskGroup() as tg:
@@ -135,9 +135,7 @@ async def test_unpaired_sensor_only_says_hello(rig: Rig) -> None:
             async with asyncio.timeout(1.5):
                 async for m in client.messages:
                     received.append(m)
-        # Only this topic: the embedded broker also hands a new subscriber retained
-        # messages of other topics (amqtt), which say nothing about the sensor.
-        assert [m for m in received if m.topic.matches(rig.topics.sensor_data("sensor-1"))] == []
+        assert received == []
     state = await rig.wait_state(lambda s: s.state == "INHIBITED", what="INHIBITED")
     assert any("not paired" in r for r in state.reasons)
 
@@ -151,11 +149,14 @@ async def test_sensor_loss_is_seen_within_one_and_a_half_heartbeats(rig: Rig) ->
     process.send_signal(signal.SIGSTOP)
     stopped = time.monotonic()
     try:
-        state = await rig.wait_state(lambda s: s.state == "DEGRADED", what="DEGRADED")
+        # On a loaded machine another reason (a slow processing reply) may come and go
+        # meanwhile: wait for this one.
+        state = await rig.wait_state(
+            lambda s: "sensor sensor-1 unavailable" in s.reasons, what="sensor unavailable")
         seen = time.monotonic() - stopped
     finally:
         process.send_signal(signal.SIGCONT)
-    assert "sensor sensor-1 unavailable" in state.reasons
+    assert state.state == "DEGRADED"
     assert seen <= 1.5 * rig.heartbeat_s + 0.1  # + the time the state message takes to us
     await rig.wait_state(lambda s: s.state == "OPERATIONAL", what="recovered")
 
