@@ -1,4 +1,4 @@
-"""A_CRYPTO_RET: a sensor's key files copied off the instrument, without the passphrase."""
+"""A_CRYPTO_RET: key files (of a sensor, of the processing) copied off without the passphrase."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from simulations.registry import scenario
 from simulations.trial import Trial
 
 EXIT_CANNOT_START = 2
+EXPECTATIONS = {
+    "no_passphrase_refused": "a component started from the copied files without the "
+    "passphrase does not start (exit 2, key file error)",
+    "guessed_passphrase_refused": "with a guessed passphrase it does not start either",
+    "keys_encrypted": "the copied private key holds no plaintext key",
+}
 
 
 @scenario(
@@ -20,12 +26,7 @@ EXIT_CANNOT_START = 2
     requirements=["L5"],
     architectures=["4.1", "4.2"],
     testbed=TestbedSpec(start=False),
-    expectations={
-        "no_passphrase_refused": "a sensor started from the copied files without the "
-        "passphrase does not start (exit 2, key file error)",
-        "guessed_passphrase_refused": "with a guessed passphrase it does not start either",
-        "keys_encrypted": "the copied private key and pairing store hold no plaintext key",
-    },
+    expectations=EXPECTATIONS,
     budget_s=20.0,
 )
 async def attack(t: Trial) -> None:
@@ -39,6 +40,36 @@ async def attack(t: Trial) -> None:
             The copied files hold no plaintext key (PKCS#8 encrypted; pairing keys
             encrypted under scrypt).
     """
+    await start_from_copied_keys(t, "remote_sensor", "sensor-1")
+
+
+@scenario(
+    id="processing-key-files-without-passphrase",
+    title="The cloud processing's key files copied without the passphrase are useless",
+    vectors=["A_CRYPTO_RET"],
+    requirements=["T5"],
+    architectures=["4.4"],
+    testbed=TestbedSpec(start=False),
+    expectations=EXPECTATIONS,
+    budget_s=20.0,
+)
+async def attack_processing(t: Trial) -> None:
+    """Timeline.
+
+    t0      the attacker copies the cloud host's key.pem and cert.pem of the legally
+            relevant processing, and the public material, to a machine of its own; the
+            passphrase is not stored with them. With the key it could sign conversion
+            results the mother unit would take as the certified processing's (T5, 4.4).
+    +1 s    it starts a processing service from the copy: refused, the key file cannot
+            be read.
+    +2 s    again with a guessed passphrase: refused.
+            The copied private key is PKCS#8 encrypted: no plaintext key in the files.
+    """
+    await start_from_copied_keys(t, "remote_processing", "processing")
+
+
+async def start_from_copied_keys(t: Trial, package: str, device: str) -> None:
+    """Copy ``device``'s key files and the public material; start ``package`` from them."""
     stolen = t.dir.parent / "stolen"
     for rel in (
         "manifest.json",
@@ -46,17 +77,15 @@ async def attack(t: Trial) -> None:
         "manufacturer-ca/ca.crt",
         "notified-body/public.pem",
         "verification-authority/public.pem",
-        "sensor-1/key.pem",
-        "sensor-1/cert.pem",
+        f"{device}/key.pem",
+        f"{device}/cert.pem",
     ):
         (stolen / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(t.dir / rel, stolen / rel)
     t.attack_started("key files copied")
     env = {"TESTBED_KEY_PASSPHRASE": "", "TESTBED_KEY_PASSPHRASE_FILE": ""}
     logs = t.dir / "logs" / "offline"
-    plain = await start_and_watch(
-        "remote_sensor", "sensor-1", stolen, logs / "no-passphrase.log", env=env
-    )
+    plain = await start_and_watch(package, device, stolen, logs / "no-passphrase.log", env=env)
     if plain.returncode == EXIT_CANNOT_START:
         t.detected(time.monotonic(), "refused: " + (plain.output.strip().splitlines() or [""])[-1])
     t.expect(
@@ -66,10 +95,7 @@ async def attack(t: Trial) -> None:
         expected="exit 2",
     )
     guessed = await start_and_watch(
-        "remote_sensor",
-        "sensor-1",
-        stolen,
-        logs / "guessed.log",
+        package, device, stolen, logs / "guessed.log",
         env={"TESTBED_KEY_PASSPHRASE": "welmec-testbed"},
     )
     t.expect(
@@ -78,7 +104,7 @@ async def attack(t: Trial) -> None:
         held=guessed.returncode == EXIT_CANNOT_START,
         expected="exit 2",
     )
-    key = (stolen / "sensor-1" / "key.pem").read_text(encoding="utf-8")
+    key = (stolen / device / "key.pem").read_text(encoding="utf-8")
     t.expect(
         "keys_encrypted",
         measured=key.splitlines()[0],
