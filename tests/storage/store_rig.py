@@ -154,6 +154,24 @@ class Rig:
             return {}
         return data
 
+    def counters(self, name: str) -> dict[str, int]:
+        """The counters of the running process of ``name``, from the status it retains on
+        the broker; {} while that process has not announced itself (or is dead): a status
+        left by an earlier process of the component never counts."""
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return {}
+        out = subprocess.run(
+            ["mosquitto_sub", "-p", str(self.broker.port), "-t", f"mi/gm-0001/status/{name}",
+             "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10, check=False)
+        try:
+            status = json.loads(out.stdout)
+            if status["pid"] != p.pid:
+                return {}
+            return {str(k): int(v) for k, v in status["counters"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
     def mu_acked_size(self) -> int:
         try:
             return int(json.loads((self.dir / "mother-unit" / "records-log.json")

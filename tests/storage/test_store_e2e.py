@@ -111,6 +111,30 @@ def test_store_killed_20_times_loses_and_duplicates_nothing(rig: Callable[..., R
     no_record_copy(r, records)
 
 
+@pytest.mark.timeout(90)
+def test_acks_after_a_kill_prove_nothing_about_the_restarted_mother_unit(
+    rig: Callable[..., Rig],
+) -> None:
+    """Batches a killed mother unit handed to the broker are still stored and acknowledged
+    after its death: the store's acknowledgements grow with no mother unit running at all,
+    so they prove nothing about a restarted one; its own counters do (Rig.counters)."""
+    r = rig(rate_hz=100.0)
+    wait_until("first acks", lambda: r.acked_upto() > 20, 20)
+    r.stop("storage")
+    time.sleep(3)  # > storage_timeout_s: the mother unit has resent its backlog to the broker
+    r.kill("mother-unit")
+    r.start("storage")
+    dead = r.acked_upto()
+    wait_until("acks for batches of the killed mother unit",
+               lambda: r.acked_upto() > dead + 20, 30)
+    assert r.counters("mother-unit") == {}  # nothing of it is a running mother unit's
+    r.start("mother-unit")
+    wait_until("records of the restarted mother unit stored",
+               lambda: r.counters("mother-unit").get("records_acked", 0) > 20, 30)
+    r.drain()
+    assert_complete(r, r.acked_upto())
+
+
 @pytest.mark.timeout(150)
 def test_store_away_30s_buffered_then_caught_up(rig: Callable[..., Rig]) -> None:
     """The store is stopped for 30 s at 100 Hz (3,000 records, far beyond one batch): the
