@@ -184,10 +184,10 @@ class Rig:
         self.stop("sensor-1")
 
         def settled() -> bool:
-            state = self.state()
-            counters = state.get("counters", {})
-            assert isinstance(counters, dict)
-            made = int(counters.get("records_created", 0))
+            # The running mother unit's own counters: a state retained by a killed one
+            # must not pass for it.
+            counters = self.counters("mother-unit")
+            made = counters.get("records_created", 0)
             return made > 0 and counters.get("records_acked", 0) == made \
                 and self.mu_acked_size() >= self.acked_upto() + 1
 
