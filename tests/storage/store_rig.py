@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed import children
 from testbed.testing import RunningBroker, kill_group, popen_in_group
 
 CONFIG = "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
@@ -33,12 +34,49 @@ MODULES = {
 }
 
 
+# The rigs of the running test, so that a timeout can say what their processes were doing.
+LIVE: list[Rig] = []
+
+
 def wait_until(what: str, check: Callable[[], bool], deadline_s: float) -> None:
+    """Poll ``check`` until true; on timeout fail with a diagnosis of every live rig."""
     end = time.monotonic() + deadline_s
     while not check():
         if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline_s} s waiting for: {what}")
+            pytest.fail(f"timed out after {deadline_s} s waiting for: {what}\n"
+                        + "\n".join(r.diagnose() for r in LIVE))
         time.sleep(0.1)  # other processes: nothing to await
+
+
+def py_spy() -> str | None:
+    """The py-spy binary (a dev dependency, next to this interpreter), if installed."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def process_state(pid: int) -> str:
+    """``S (sleeping)``, ``Z (zombie)``...: the kernel's word for what ``pid`` does."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def stacks(pid: int) -> str:
+    """Python stacks of every thread of ``pid`` (py-spy dump; needs ptrace rights)."""
+    binary = py_spy()
+    if binary is None:
+        return "    (no py-spy installed)"
+    try:
+        out = subprocess.run([binary, "dump", "--pid", str(pid)], capture_output=True,
+                             text=True, timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return "    (py-spy dump timed out)"
+    text = (out.stdout + out.stderr).rstrip()
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 @dataclass
@@ -85,6 +123,7 @@ class Rig:
         self.acks = popen_in_group(
             [mosquitto_sub, "-p", str(self.broker.port), "-q", "1", "-t",
              "mi/gm-0001/storage/ack"], ack_log)
+        LIVE.append(self)
         for name in MODULES:
             self.start(name)
         pair = subprocess.run(
@@ -115,6 +154,24 @@ class Rig:
             return {}
         return data
 
+    def counters(self, name: str) -> dict[str, int]:
+        """The counters of the running process of ``name``, from the status it retains on
+        the broker; {} while that process has not announced itself (or is dead): a status
+        left by an earlier process of the component never counts."""
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return {}
+        out = subprocess.run(
+            ["mosquitto_sub", "-p", str(self.broker.port), "-t", f"mi/gm-0001/status/{name}",
+             "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10, check=False)
+        try:
+            status = json.loads(out.stdout)
+            if status["pid"] != p.pid:
+                return {}
+            return {str(k): int(v) for k, v in status["counters"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
     def mu_acked_size(self) -> int:
         try:
             return int(json.loads((self.dir / "mother-unit" / "records-log.json")
@@ -127,10 +184,10 @@ class Rig:
         self.stop("sensor-1")
 
         def settled() -> bool:
-            state = self.state()
-            counters = state.get("counters", {})
-            assert isinstance(counters, dict)
-            made = int(counters.get("records_created", 0))
+            # The running mother unit's own counters: a state retained by a killed one
+            # must not pass for it.
+            counters = self.counters("mother-unit")
+            made = counters.get("records_created", 0)
             return made > 0 and counters.get("records_acked", 0) == made \
                 and self.mu_acked_size() >= self.acked_upto() + 1
 
@@ -141,7 +198,32 @@ class Rig:
             return [(int(s), bytes(leaf)) for s, leaf in
                     db.execute("SELECT seq, leaf FROM records ORDER BY seq")]
 
+    def diagnose(self) -> str:
+        """Each process of the rig: alive or how it ended, its stacks, its output's tail;
+        and the last status every component retained on the broker."""
+        parts = [f"== rig {self.dir}"]
+        broker = self.broker.process
+        parts.append(f"-- broker pid {broker.pid}: "
+                     + ("alive" if broker.poll() is None
+                        else children.describe_exit(broker.returncode)))
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                parts.append(f"-- {name} pid {p.pid}: alive, {process_state(p.pid)}")
+                parts.append(stacks(p.pid))
+            else:
+                parts.append(f"-- {name} pid {p.pid}: {children.describe_exit(p.returncode)}")
+            parts.append(children.tail(self.dir / "out" / f"{name}.log", 8))
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            status = subprocess.run(
+                ["mosquitto_sub", "-p", str(self.broker.port), "-t", "mi/gm-0001/status/+",
+                 "-v", "--retained-only", "-W", "2"],
+                capture_output=True, text=True, timeout=10, check=False)
+            parts.append("-- retained status:\n" + status.stdout.rstrip())
+        return "\n".join(parts)
+
     def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            LIVE.remove(self)
         for p in [*self.procs.values(), *([self.acks] if self.acks else [])]:
             if p.poll() is None:
                 kill_group(p, grace_s=3.0)
