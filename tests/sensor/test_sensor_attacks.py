@@ -43,6 +43,11 @@ async def test_forged_bit_flipped_and_replayed_samples_are_all_rejected(rig: Rig
     and samples sealed under made-up keys. Invariant: the accepted count does not move,
     every injected message is counted as rejected, with a reason."""
     await rig.start_instrument("sensor-1", rate_hz=50)
+    # Measuring, not still starting: a mother unit that came up before the store defers
+    # samples until its first storage query is answered (asked again after 2 s), and a
+    # sample deferred now would be owed by the sensor stopped below, never accepted.
+    await rig.wait_state(lambda s: s.state == "OPERATIONAL" and s.counters.get("accepted", 0) > 0,
+                         what="measuring")
     topic = rig.topics.sensor_data("sensor-1")
     captured: list[bytes] = []
     async with rig.client("capture") as client:
