@@ -67,7 +67,6 @@ class Broker:
         if old is not None and old.link is not None:
             # §3.1.4-2: a second connection with the same id takes over; the first is
             # closed as if it had dropped, so its Last Will goes out first.
-            assert isinstance(old.link, Connection)
             old.link.close_for("taken over by a new connection")
         if old is not None and not connect.clean_session and not old.clean:
             return old, True
@@ -94,6 +93,12 @@ class Broker:
             codes.append(granted)
         return p.Suback(request.packet_id, tuple(codes))
 
+    def unsubscribe(self, session: Session, request: p.Unsubscribe) -> p.Ack:
+        for topic_filter in request.filters:
+            session.filters.pop(topic_filter, None)
+            self.subscriptions.remove(session.client_id, topic_filter)
+        return p.Ack(p.UNSUBACK, request.packet_id)
+
     def send_retained(self, session: Session, request: p.Subscribe, suback: p.Suback) -> None:
         """§3.3.1.3: a new subscription gets the retained messages it matches."""
         for (topic_filter, _), granted in zip(request.filters, suback.return_codes, strict=True):
@@ -112,7 +117,6 @@ class Connection(asyncio.Protocol):
         self.reader = p.PacketReader(MAX_PACKET_SIZE)
         self.session: Session | None = None
         self.will: p.Will | None = None
-        self.keepalive = 0
         self.peer = "?"
         self.closing = False
         self._transport: asyncio.Transport | None = None
@@ -231,10 +235,7 @@ class Connection(asyncio.Protocol):
             self.send(p.encode(suback))
             self.broker.send_retained(session, packet, suback)
         elif isinstance(packet, p.Unsubscribe) and session is not None:
-            for topic_filter in packet.filters:
-                session.filters.pop(topic_filter, None)
-                self.broker.subscriptions.remove(session.client_id, topic_filter)
-            self.send(p.encode(p.Ack(p.UNSUBACK, packet.packet_id)))
+            self.send(p.encode(self.broker.unsubscribe(session, packet)))
         elif isinstance(packet, p.Bare) and packet.kind == p.PINGREQ and session is not None:
             self.send(p.encode(p.Bare(p.PINGRESP)))
         elif isinstance(packet, p.Bare) and packet.kind == p.DISCONNECT and session is not None:
@@ -257,7 +258,6 @@ class Connection(asyncio.Protocol):
         session, present = self.broker.open_session(connect)
         self.session = session
         self.will = connect.will
-        self.keepalive = connect.keepalive
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

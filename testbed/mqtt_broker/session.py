@@ -29,6 +29,8 @@ class Link(Protocol):
 
     def send(self, data: bytes) -> None: ...
 
+    def close_for(self, reason: str) -> None: ...
+
 
 class Session:
     def __init__(self, client_id: str, clean: bool) -> None:
