@@ -101,6 +101,30 @@ def rejected(obs: Observer, reason: str) -> int:
     return 0 if obs.state is None else obs.state.rejected.get(reason, 0)
 
 
+async def all_stored(obs: Observer, inst: Instrument) -> tuple[int, list[dict[str, Any]]]:
+    """Once every accepted sample is converted and stored: (accepted, the stored records).
+
+    The store is read in the same step as the state that says "all done", and only a
+    state the store agrees with counts: a sample still on its way when the sensor
+    stopped is accepted after such a state (a CI run stored 444 against a stale 443).
+    """
+    records: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        if not (
+            counter(obs, "accepted") > 0
+            and counter(obs, "accepted") == counter(obs, "converted")
+            and counter(obs, "records_acked") == counter(obs, "records_created")
+            and counter(obs, "records_created") >= counter(obs, "converted")
+        ):
+            return False
+        records[:] = inst.records()
+        return len(records) == counter(obs, "records_created")
+
+    await obs.until("everything accepted is converted and stored", settled)
+    return counter(obs, "accepted"), records
+
+
 # -- Done when: editing one line of the conversion code ------------------------------------
 
 
@@ -328,19 +352,9 @@ async def test_proc_forged_replayed_and_reordered_responses_are_never_accepted(
         await obs.online("processing", back.pid)
 
         inst.stop("sensor-1")
-        await obs.until(
-            "everything accepted is converted and stored",
-            lambda: (
-                counter(obs, "accepted") > 0
-                and counter(obs, "accepted") == counter(obs, "converted")
-                and counter(obs, "records_acked") == counter(obs, "records_created")
-                and counter(obs, "records_created") >= counter(obs, "converted")
-            ),
-        )
-        accepted = counter(obs, "accepted")
+        accepted, records = await all_stored(obs, inst)
         assert state(obs).event_counter == 1  # the pairing; forgeries are no intervention
 
-    records = inst.records()
     keys = [(r["sensor_id"], r["sample_boot"], r["sample_seq"]) for r in records]
     assert len(keys) == len(set(keys)) == accepted
     for r in records:
@@ -403,23 +417,7 @@ async def test_proc_outage_degrades_then_every_sample_is_converted_exactly_once(
         print(f"OPERATIONAL {took:.2f} s after the processing was back")
 
         inst.stop("sensor-1")
-        # The store read in the same step as the state that says "all done": a sample
-        # still on its way when the sensor stopped is accepted after such a state (a CI
-        # run stored 444 against a stale 443), so only a state the store agrees with counts.
-        records: list[dict[str, Any]] = []
-
-        def settled() -> bool:
-            if not (
-                counter(obs, "accepted") == counter(obs, "converted")
-                and counter(obs, "records_acked") == counter(obs, "records_created")
-                and counter(obs, "records_created") >= counter(obs, "converted")
-            ):
-                return False
-            records[:] = inst.records()
-            return len(records) == counter(obs, "records_created")
-
-        await obs.until("everything accepted is converted and stored", settled)
-        accepted = counter(obs, "accepted")
+        accepted, records = await all_stored(obs, inst)
         # Late answers to our own resends are expected, not replays. QoS 1 is at least
         # once, so a redelivery after the restart can still add a copy: never used.
         print(
