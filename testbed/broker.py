@@ -22,7 +22,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -136,13 +136,6 @@ def mosquitto_argv(config_file: Path) -> list[str]:
 
 def embedded_argv(port: int, host: str = LOCALHOST) -> list[str]:
     return [sys.executable, "-m", "testbed", "broker", "--host", host, "--port", str(port)]
-
-
-async def serve_embedded(host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Run the embedded broker (:mod:`testbed.mqtt_broker`) until cancelled."""
-    from testbed.mqtt_broker.server import serve  # noqa: PLC0415 - only the broker needs it
-
-    await serve(host, port, on_ready)
 
 
 # -- waiting and running ------------------------------------------------------------------

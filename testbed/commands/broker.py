@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from testbed.broker import LOCALHOST, serve_embedded
+from testbed.broker import LOCALHOST
+from testbed.mqtt_broker.server import serve
 from wire.logs import configure_logging
 
 
@@ -26,7 +27,7 @@ def _serve(host: str, port: int, log_level: str) -> None:
             print(f"embedded MQTT broker listening on {url}", flush=True)
 
         try:
-            await serve_embedded(host, port, ready)
+            await serve(host, port, ready)
         except asyncio.CancelledError:
             print("embedded MQTT broker stopped", flush=True)
 

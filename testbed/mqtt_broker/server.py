@@ -27,6 +27,7 @@ import structlog
 from testbed.mqtt_broker import packets as p
 from testbed.mqtt_broker.session import Session
 from testbed.mqtt_broker.topic_filters import Subscriptions, matches, valid_filter
+from wire.settings import BrokerAddress
 
 log = structlog.get_logger()
 
@@ -289,7 +290,7 @@ async def serve(host: str, port: int, on_ready: Callable[[str], None]) -> None:
     loop = asyncio.get_running_loop()
     broker = Broker()
     server = await loop.create_server(lambda: Connection(broker), host, port)
-    on_ready(f"mqtt://{host}:{port}")
+    on_ready(BrokerAddress(host=host, port=port).url())
     try:
         await asyncio.Event().wait()
     finally:
