@@ -144,15 +144,19 @@ class Rig:
                 continue
         return best
 
-    def state(self) -> dict[str, object]:
+    def retained(self, topic: str) -> object:
+        """The JSON retained on ``topic`` (None if there is none within 3 s, or not JSON)."""
         out = subprocess.run(
-            ["mosquitto_sub", "-p", str(self.broker.port), "-t", "mi/gm-0001/mother/state",
-             "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10, check=False)
+            ["mosquitto_sub", "-p", str(self.broker.port), "-t", topic, "-C", "1", "-W", "3"],
+            capture_output=True, text=True, timeout=10, check=False)
         try:
-            data: dict[str, object] = json.loads(out.stdout)
+            return json.loads(out.stdout)
         except ValueError:
-            return {}
-        return data
+            return None
+
+    def state(self) -> dict[str, object]:
+        data = self.retained("mi/gm-0001/mother/state")
+        return data if isinstance(data, dict) else {}
 
     def counters(self, name: str) -> dict[str, int]:
         """The counters of the running process of ``name``, from the status it retains on
@@ -161,13 +165,10 @@ class Rig:
         p = self.procs.get(name)
         if p is None or p.poll() is not None:
             return {}
-        out = subprocess.run(
-            ["mosquitto_sub", "-p", str(self.broker.port), "-t", f"mi/gm-0001/status/{name}",
-             "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10, check=False)
+        status = self.retained(f"mi/gm-0001/status/{name}")
+        if not isinstance(status, dict) or status.get("pid") != p.pid:
+            return {}
         try:
-            status = json.loads(out.stdout)
-            if status["pid"] != p.pid:
-                return {}
             return {str(k): int(v) for k, v in status["counters"].items()}
         except (ValueError, KeyError, TypeError, AttributeError):
             return {}
